@@ -1,0 +1,1 @@
+"""Adaptation of a base model to Russian: tokenizer, embeddings, SFT, GRPO, DPO."""

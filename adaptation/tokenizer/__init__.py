@@ -1,0 +1,1 @@
+"""Qwen-compatible byte-level BPE tokenizers: train, prune, merge, measure density."""

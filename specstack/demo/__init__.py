@@ -1,0 +1,1 @@
+"""The embedded demo: a generated corpus, a small base model trained here, and the demo target."""

@@ -1,0 +1,122 @@
+"""Pieces every hand-written training loop here shares: LR schedule, optimizer groups, atomic resumable
+checkpoints (model, optimizer, step and every RNG), and a progress bar."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import Field
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from specstack.configbase import StrictModel
+from specstack.io import atomic_directory
+
+CHECKPOINT_NAME = "checkpoint"
+
+
+class OptimConfig(StrictModel):
+    """AdamW with linear warmup and cosine decay."""
+
+    steps: int = Field(1000, gt=0, description="Optimizer steps in the whole run.")
+    lr: float = Field(1e-3, gt=0, description="Peak learning rate.")
+    min_lr_ratio: float = Field(0.1, ge=0, le=1, description="Final LR as a fraction of the peak.")
+    warmup_steps: int = Field(50, ge=0, description="Linear warmup steps.")
+    weight_decay: float = Field(0.0, ge=0, description="AdamW decoupled weight decay (not on norms, biases).")
+    betas: tuple[float, float] = Field((0.9, 0.95), description="AdamW betas.")
+    grad_clip: float = Field(1.0, gt=0, description="Max global gradient norm.")
+    grad_accum: int = Field(1, ge=1, description="Micro-batches accumulated per optimizer step.")
+
+
+def lr_at(step: int, cfg: OptimConfig) -> float:
+    """Learning rate for optimizer step `step` (0-based): linear warmup, then cosine to min_lr_ratio."""
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    span = max(1, cfg.steps - cfg.warmup_steps)
+    progress = min(1.0, (step - cfg.warmup_steps) / span)
+    cosine = 0.5 * (1 + math.cos(math.pi * progress))
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * cosine)
+
+
+def make_adamw(named_params: Iterable[tuple[str, torch.nn.Parameter]], cfg: OptimConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (no decay on norms, biases or 1-D tensors)."""
+    decay, no_decay = [], []
+    for _, p in named_params:
+        if p.requires_grad:
+            (decay if p.ndim >= 2 else no_decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": cfg.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
+    return torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    """Set the learning rate of every parameter group."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and torch."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def rng_state() -> dict[str, Any]:
+    """Every RNG state a run depends on, for exact resume."""
+    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Undo `rng_state`."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+
+
+def save_checkpoint(run_dir: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` (tensors, optimizer state, step, RNG...) to run_dir/checkpoint atomically.
+
+    A kill at any moment leaves either the previous checkpoint or the new one, never a torn file.
+    """
+    final = Path(run_dir) / CHECKPOINT_NAME
+    with atomic_directory(final) as tmp:
+        torch.save(state, tmp / "state.pt")
+    return final
+
+
+def load_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
+    """The last checkpoint in `run_dir`, or None when the run has none."""
+    path = Path(run_dir) / CHECKPOINT_NAME / "state.pt"
+    if not path.is_file():
+        return None
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def remove_checkpoint(run_dir: str | Path) -> None:
+    """Delete the resume checkpoint once the final artifact is written."""
+    shutil.rmtree(Path(run_dir) / CHECKPOINT_NAME, ignore_errors=True)
+
+
+def progress_bar(disable: bool | None = None) -> Progress:
+    """A rich progress bar with counts, elapsed and remaining time, and a free-form status field."""
+    if disable is None:
+        disable = os.environ.get("SPECSTACK_NO_PROGRESS") == "1"
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[status]}"),
+        disable=disable,
+    )
