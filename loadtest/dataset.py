@@ -1,0 +1,72 @@
+"""Prompts for the load test: any SFT JSONL, each conversation cut before its last assistant turn."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from specstack.errors import SpecstackError
+from specstack.io import read_jsonl
+
+_SHAREGPT_ROLES = {
+    "human": "user",
+    "user": "user",
+    "gpt": "assistant",
+    "assistant": "assistant",
+    "system": "system",
+    "tool": "tool",
+    "function": "tool",
+}
+
+
+def _messages(row: dict) -> list[dict] | None:
+    if isinstance(row.get("messages"), list):
+        return row["messages"]
+    if isinstance(row.get("conversations"), list):
+        out = []
+        for turn in row["conversations"]:
+            role = _SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
+            if role is None:
+                return None
+            out.append({"role": role, "content": turn.get("value", "")})
+        return out
+    return None
+
+
+def prompt_from_conversation(row: dict) -> dict | None:
+    """The request part of one SFT row: messages before the last assistant turn (and its tools), or None."""
+    messages = _messages(row)
+    if not messages:
+        return None
+    last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages))
+    prompt = [dict(m) for m in messages[:last]]
+    if not prompt or prompt[-1].get("role") not in ("user", "tool"):
+        return None
+    out: dict = {"messages": prompt}
+    if row.get("tools"):
+        out["tools"] = row["tools"]
+    return out
+
+
+def load_prompts(path: str | Path, max_prompts: int | None = None, seed: int = 0) -> list[dict]:
+    """Prompts of a dataset in file order (a seeded sample of `max_prompts` when given)."""
+    prompts = [p for row in read_jsonl(path) if (p := prompt_from_conversation(row)) is not None]
+    if not prompts:
+        raise SpecstackError(
+            f"{path}: no usable conversation (need a user or tool turn before an assistant turn)"
+        )
+    if max_prompts is not None and len(prompts) > max_prompts:
+        idx = sorted(random.Random(seed).sample(range(len(prompts)), max_prompts))
+        prompts = [prompts[i] for i in idx]
+    return prompts
+
+
+def prompt_order(n_prompts: int, n_requests: int, seed: int) -> list[int]:
+    """Which prompt the i-th request of a run uses: seeded shuffles, cycled; same seed, same requests."""
+    rng = random.Random(seed)
+    order: list[int] = []
+    while len(order) < n_requests:
+        perm = list(range(n_prompts))
+        rng.shuffle(perm)
+        order.extend(perm)
+    return order[:n_requests]

@@ -1,0 +1,1 @@
+"""Test doubles: scripted servers that stand in for engines and upstreams in tests."""
