@@ -40,7 +40,9 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
-@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
+@click.group(
+    cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110}
+)
 @click.version_option(__version__, prog_name="specstack")
 def cli() -> None:
     """specstack: adapt an LLM to Russian, train its EAGLE-3 draft, serve it speculatively, load-test it."""

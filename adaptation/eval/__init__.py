@@ -1,0 +1,1 @@
+"""Evaluation: perplexity, function-calling and math accuracy, tokenizer density."""

@@ -1,0 +1,167 @@
+"""The demo build chain: corpus -> base (tokenizer + pretraining) -> target (SFT). Each stage is cached.
+
+A stage's directory is reused when its build stamp carries the same key, a hash of the stage's config
+and of the stamps of the stages it reads; otherwise it is rebuilt whole (written to a temporary
+directory and swapped in), so a killed build never leaves a half-written model behind.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from specstack.cache import config_hash, is_built, read_stamp, write_stamp
+from specstack.demo.config import DemoConfig
+from specstack.io import atomic_directory, read_jsonl
+
+console = Console(stderr=True)
+
+
+def corpus_dir(cfg: DemoConfig) -> Path:
+    return cfg.out_dir / "corpus"
+
+
+def base_dir(cfg: DemoConfig) -> Path:
+    return cfg.out_dir / "base"
+
+
+def target_dir(cfg: DemoConfig) -> Path:
+    return cfg.out_dir / "target"
+
+
+def corpus_key(cfg: DemoConfig) -> str:
+    return config_hash({"corpus": cfg.corpus.model_dump(mode="json")})
+
+
+def base_key(cfg: DemoConfig, seed: int) -> str:
+    parts = {"corpus": corpus_key(cfg), "tokenizer": cfg.tokenizer, "base": cfg.base, "seed": seed}
+    return config_hash(
+        {k: v if isinstance(v, str | int) else v.model_dump(mode="json") for k, v in parts.items()}
+    )
+
+
+def target_key(cfg: DemoConfig, seed: int) -> str:
+    return config_hash({"base": base_key(cfg, seed), "target": cfg.target.model_dump(mode="json")})
+
+
+def build_corpus_stage(cfg: DemoConfig) -> Path:
+    """Generate the corpus unless an identical one is already there."""
+    from specstack.demo.corpus.build import build_corpus
+
+    out, key = corpus_dir(cfg), corpus_key(cfg)
+    if is_built(out, key):
+        console.print(f"[green]corpus[/] cached at {out}")
+        return out
+    t0 = time.time()
+    with atomic_directory(out) as tmp:
+        summary = build_corpus(cfg.corpus, tmp)
+        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), summary=summary)
+    console.print(f"[green]corpus[/] built at {out} in {time.time() - t0:.1f}s")
+    return out
+
+
+def _tokenizer_texts(corpus: Path, russian_share: float, seed: int) -> list[str]:
+    """English and code documents, plus Russian documents up to `russian_share` of all characters."""
+    from specstack.demo.corpus.build import read_documents
+
+    english = read_documents(corpus / "text" / "en_train.txt") + read_documents(
+        corpus / "text" / "code_train.txt"
+    )
+    russian = read_documents(corpus / "text" / "ru_train.txt")
+    random.Random(seed).shuffle(russian)
+    budget = russian_share / max(1e-9, 1 - russian_share) * sum(map(len, english))
+    picked, size = [], 0
+    for doc in russian:
+        if size >= budget:
+            break
+        picked.append(doc)
+        size += len(doc)
+    return english + picked
+
+
+def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
+    """Train the base tokenizer (mostly English/code) and pretrain the base model on all raw text."""
+    from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE, to_hf_tokenizer
+    from adaptation.tokenizer.qwen_style import ENDOFTEXT, train_qwen_style_bpe
+    from specstack.demo.corpus.build import read_documents
+    from specstack.demo.model_dir import new_model, save_model_dir
+    from specstack.demo.pretrain import pack_documents, pretrain
+
+    corpus, out, key = corpus_dir(cfg), base_dir(cfg), base_key(cfg, seed)
+    if is_built(out, key):
+        console.print(f"[green]base[/] cached at {out}")
+        return out
+    t0 = time.time()
+    texts = _tokenizer_texts(corpus, cfg.tokenizer.russian_share, seed)
+    tokenizer = to_hf_tokenizer(
+        train_qwen_style_bpe(texts, cfg.tokenizer.vocab_size), DEMO_CHAT_TEMPLATE.read_text()
+    )
+    console.print(f"base tokenizer: {len(tokenizer)} tokens in {time.time() - t0:.1f}s")
+    docs = [d for name in ("ru", "en", "code") for d in read_documents(corpus / "text" / f"{name}_train.txt")]
+    tokens = pack_documents(tokenizer, docs, tokenizer.convert_tokens_to_ids(ENDOFTEXT))
+    console.print(f"pretraining corpus: {len(tokens):,} tokens from {len(docs):,} documents")
+    model = new_model(cfg.base.shape, tokenizer, seed)
+    summary = pretrain(model, tokens, cfg.base.pretrain, cfg.out_dir / "runs" / "base", seed)
+    ppl = _text_perplexities(model, tokenizer, corpus)
+    save_model_dir(model, tokenizer, out)
+    write_stamp(
+        out,
+        key,
+        seconds=round(time.time() - t0, 1),
+        train=summary,
+        heldout=ppl,
+        params=sum(p.numel() for p in model.parameters()),
+    )
+    console.print(f"[green]base[/] built at {out} in {time.time() - t0:.0f}s")
+    return out
+
+
+def _text_perplexities(model, tokenizer, corpus: Path, docs_per_domain: int = 100) -> dict:
+    from adaptation.eval.perplexity import text_perplexity
+    from specstack.demo.corpus.build import read_documents
+
+    return {
+        name: text_perplexity(
+            model, tokenizer, read_documents(corpus / "text" / f"{name}_heldout.txt")[:docs_per_domain]
+        )
+        for name in ("ru", "en", "code")
+    }
+
+
+def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
+    """SFT the base on the demo chat data (TRL) and report held-out perplexity on assistant tokens."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from adaptation.eval.perplexity import chat_perplexity
+    from adaptation.sft import run_sft
+
+    out, key = target_dir(cfg), target_key(cfg, seed)
+    if is_built(out, key):
+        console.print(f"[green]target[/] cached at {out}")
+        return out
+    t0 = time.time()
+    work = cfg.out_dir / "runs" / "target"
+    sft = cfg.target.sft.model_copy(update={"seed": seed})
+    model_path = run_sft(base_dir(cfg), corpus_dir(cfg) / "sft_train.jsonl", work, sft)
+    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+    rows = list(read_jsonl(corpus_dir(cfg) / "sft_heldout.jsonl"))[: cfg.target.eval_conversations]
+    ppl = chat_perplexity(model, tokenizer, rows)
+    with atomic_directory(out) as tmp:
+        model.save_pretrained(str(tmp), safe_serialization=True)
+        tokenizer.save_pretrained(str(tmp))
+        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), heldout_chat=ppl)
+    console.print(
+        f"[green]target[/] built at {out} in {time.time() - t0:.0f}s; "
+        f"held-out perplexity {ppl['perplexity']:.2f}"
+    )
+    return out
+
+
+def describe(out: Path) -> dict:
+    """The stamp of a built stage (what it was built from and what was measured)."""
+    return read_stamp(out)
