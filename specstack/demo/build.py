@@ -20,6 +20,13 @@ from specstack.io import atomic_directory, read_jsonl
 console = Console(stderr=True)
 
 
+def read_documents(path: Path) -> list[str]:
+    """The documents of one of the corpus' raw-text files."""
+    from specstack.demo.corpus import split_documents
+
+    return split_documents(path.read_text(encoding="utf-8"))
+
+
 def corpus_dir(cfg: DemoConfig) -> Path:
     return cfg.out_dir / "corpus"
 
@@ -65,8 +72,6 @@ def build_corpus_stage(cfg: DemoConfig) -> Path:
 
 def _tokenizer_texts(corpus: Path, russian_share: float, seed: int) -> list[str]:
     """English and code documents, plus Russian documents up to `russian_share` of all characters."""
-    from specstack.demo.corpus.build import read_documents
-
     english = read_documents(corpus / "text" / "en_train.txt") + read_documents(
         corpus / "text" / "code_train.txt"
     )
@@ -86,7 +91,6 @@ def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
     """Train the base tokenizer (mostly English/code) and pretrain the base model on all raw text."""
     from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE, to_hf_tokenizer
     from adaptation.tokenizer.qwen_style import ENDOFTEXT, train_qwen_style_bpe
-    from specstack.demo.corpus.build import read_documents
     from specstack.demo.model_dir import new_model, save_model_dir
     from specstack.demo.pretrain import pack_documents, pretrain
 
@@ -121,8 +125,6 @@ def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
 
 def _text_perplexities(model, tokenizer, corpus: Path, docs_per_domain: int = 100) -> dict:
     from adaptation.eval.perplexity import text_perplexity
-    from specstack.demo.corpus.build import read_documents
-
     return {
         name: text_perplexity(
             model, tokenizer, read_documents(corpus / "text" / f"{name}_heldout.txt")[:docs_per_domain]
