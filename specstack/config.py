@@ -11,6 +11,8 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from draft_training.config import DraftConfig
+from serving.engines.config import EngineConfig
 from specstack.configbase import StrictModel, read_yaml, validate
 from specstack.demo.config import DemoConfig
 from specstack.errors import SpecstackError
@@ -23,6 +25,10 @@ class RunConfig(StrictModel):
 
     seed: int = Field(0, description="Seed for every random choice in the run.")
     demo: DemoConfig | None = Field(None, description="The embedded demo: corpus, base model, demo target.")
+    serve: EngineConfig | None = Field(
+        None, description="The engine server: vLLM (CPU default, GPU) or SGLang (GPU), target, draft, speculation."
+    )
+    draft: DraftConfig | None = Field(None, description="EAGLE-3 draft-head training and offline evaluation.")
 
 
 def load_run_config(path: str | Path) -> RunConfig:
