@@ -61,6 +61,7 @@ class Phase:
     schedule: list[float] = field(default_factory=list)
     max_inflight: int = 1024
     drain_timeout_s: float = 300.0
+    label: str | None = None
 
     def tags(self) -> dict[str, Any]:
         return {

@@ -21,6 +21,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "demo": ("specstack.demo.cli:demo", "Build the demo corpus and models; run the whole demo flow."),
     "serve": ("serving.cli:serve", "Serve models: engine (vLLM/SGLang with an EAGLE-3 draft), gateway."),
     "draft": ("draft_training.cli:draft", "Train an EAGLE-3 draft head, measure its acceptance length offline."),
+    "loadtest": ("loadtest.cli:loadtest", "Load-test speculative vs plain serving; write the report with plots."),
 }
 
 

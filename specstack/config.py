@@ -12,6 +12,7 @@ from typing import TypeVar
 from pydantic import BaseModel, Field
 
 from draft_training.config import DraftConfig
+from loadtest.config import LoadtestConfig
 from serving.engines.config import EngineConfig
 from specstack.configbase import StrictModel, read_yaml, validate
 from specstack.demo.config import DemoConfig
@@ -29,6 +30,9 @@ class RunConfig(StrictModel):
         None, description="The engine server: vLLM (CPU default, GPU) or SGLang (GPU), target, draft, speculation."
     )
     draft: DraftConfig | None = Field(None, description="EAGLE-3 draft-head training and offline evaluation.")
+    loadtest: LoadtestConfig | None = Field(
+        None, description="Load test: speculative vs plain, batch-size sweep, fixed rate, capacity probe, report."
+    )
 
 
 def load_run_config(path: str | Path) -> RunConfig:

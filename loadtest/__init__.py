@@ -1,0 +1,1 @@
+"""Load tests: speculative vs plain serving under load (Locust), with a report people want to read."""
