@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from draft_training.config import DraftConfig
 from loadtest.config import LoadtestConfig
 from serving.engines.config import EngineConfig
+from serving.gateway.config import GatewayConfig
 from specstack.configbase import StrictModel, read_yaml, validate
 from specstack.demo.config import DemoConfig
 from specstack.errors import SpecstackError
@@ -32,6 +33,9 @@ class RunConfig(StrictModel):
     draft: DraftConfig | None = Field(None, description="EAGLE-3 draft-head training and offline evaluation.")
     loadtest: LoadtestConfig | None = Field(
         None, description="Load test: speculative vs plain, batch-size sweep, fixed rate, capacity probe, report."
+    )
+    gateway: GatewayConfig | None = Field(
+        None, description="The OpenAI-compatible gateway: model pools, API keys, limits, timeouts, load-aware routing."
     )
 
 

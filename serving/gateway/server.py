@@ -1,0 +1,74 @@
+"""Running the gateway: uvicorn with a graceful drain, in the foreground or in a background thread.
+
+On SIGTERM/SIGINT (or `should_exit`), the gateway stops accepting connections, marks itself draining
+(/ready answers 503 to anyone still connected), lets open requests and streams finish for up to
+`drain_timeout_s`, then cancels what is left (their engine requests are cancelled with them), and
+finally closes its engine connections.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import uvicorn
+
+from serving.gateway.app import create_app
+from serving.gateway.auth import KeyStore
+from serving.gateway.config import GatewayConfig
+from specstack.errors import SpecstackError
+from specstack.net import port_in_use
+
+
+class GatewayServer(uvicorn.Server):
+    """uvicorn.Server that flags the gateway as draining before uvicorn's own graceful shutdown."""
+
+    def __init__(self, cfg: GatewayConfig, keys: KeyStore | None = None, log_level: str = "info") -> None:
+        self.app = create_app(cfg, keys)
+        config = uvicorn.Config(
+            self.app,
+            host=cfg.host,
+            port=cfg.port,
+            timeout_graceful_shutdown=cfg.drain_timeout_s,
+            log_level=log_level,
+            access_log=False,  # the gateway logs its own line per request, with the request id
+            lifespan="on",
+            server_header=False,
+        )
+        super().__init__(config)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.app.state.gateway.draining = True
+        await super().shutdown(sockets)
+
+
+def serve(cfg: GatewayConfig, keys: KeyStore | None = None) -> None:
+    """Serve in the foreground until SIGINT/SIGTERM, then drain."""
+    if port_in_use(cfg.port, "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host):
+        raise SpecstackError(f"port {cfg.port} is already in use; pick another with --port")
+    GatewayServer(cfg, keys).run()
+
+
+@contextmanager
+def gateway_in_thread(cfg: GatewayConfig, keys: KeyStore | None = None,
+                      log_level: str = "warning") -> Iterator[GatewayServer]:  # fmt: skip
+    """Serve in a background thread (tests, `serve stack`); on exit, drain and stop."""
+    server = GatewayServer(cfg, keys, log_level=log_level)
+    thread = threading.Thread(target=server.run, name="specstack-gateway", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive():
+            raise SpecstackError(f"the gateway failed to start on {cfg.host}:{cfg.port}")
+        if time.monotonic() > deadline:
+            server.should_exit = True
+            raise SpecstackError("the gateway did not start within 30 s")
+        time.sleep(0.01)
+    try:
+        yield server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=cfg.drain_timeout_s + 10)
