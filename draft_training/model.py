@@ -86,7 +86,7 @@ class RMSNorm(nn.Module):
         self.eps = eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xf = x.float()
+        xf = x.to(torch.promote_types(x.dtype, torch.float32))
         xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
         return self.weight * xf.to(x.dtype)
 
@@ -105,7 +105,8 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     """Rotate the last dim of x [..., T, D] by the tables [T, D]."""
     x1, x2 = x.chunk(2, dim=-1)
     rotated = torch.cat([-x2, x1], dim=-1)
-    return (x.float() * cos + rotated.float() * sin).to(x.dtype)
+    dt = torch.promote_types(x.dtype, torch.float32)  # at least float32, like the engines
+    return (x.to(dt) * cos.to(dt) + rotated.to(dt) * sin.to(dt)).to(x.dtype)
 
 
 def ttt_attention(
@@ -125,7 +126,7 @@ def ttt_attention(
     if ks:
         own = torch.stack([(q * k.unsqueeze(2)).sum(-1) for k in ks], dim=-1) * scale  # [B,KV,G,T,j-1]
         scores = torch.cat([scores, own], dim=-1)
-    probs = torch.softmax(scores.float(), dim=-1).to(q.dtype)
+    probs = torch.softmax(scores.to(torch.promote_types(q.dtype, torch.float32)), dim=-1).to(q.dtype)
     out = torch.einsum("bkgts,bksd->bkgtd", probs[..., :T], v1)
     for i, v in enumerate(vs):
         out = out + probs[..., T + i, None] * v.unsqueeze(2)

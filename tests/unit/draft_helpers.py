@@ -72,7 +72,7 @@ def tiny_config(tmp: Path, target: Path, **over) -> DraftConfig:
         "eval_data": str(held),
         "output_dir": str(tmp / "draft"),
         "run_dir": str(tmp / "run"),
-        "max_length": 256,
+        "max_length": 640,
         "draft_vocab_size": 200,
         "ttt_steps": 3,
         "batch_size": 4,
@@ -83,3 +83,19 @@ def tiny_config(tmp: Path, target: Path, **over) -> DraftConfig:
     }
     base.update(over)
     return DraftConfig.model_validate(base)
+
+
+def build_target(out: Path, num_layers: int = 8) -> Path:
+    """A random tiny Qwen3 deep enough for distinct default aux layers (2, L//2, L-3)."""
+    from specstack.demo.model_dir import ModelShape, build_tiny_model_dir
+    from tests.conftest import TINY_TEXTS
+
+    shape = ModelShape(
+        hidden_size=64,
+        num_hidden_layers=num_layers,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        intermediate_size=128,
+    )
+    return build_tiny_model_dir(out, TINY_TEXTS * 40, shape, vocab_size=400)
