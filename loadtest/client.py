@@ -43,6 +43,14 @@ class ChatStreamClient:
     def close(self) -> None:
         self.http.close()
 
+    def first_model(self) -> str:
+        """The first model id the server lists at /v1/models."""
+        resp = self.http.get(self.path.replace("/chat/completions", "/models"), headers=self.headers)
+        try:
+            return json.loads(resp.read())["data"][0]["id"]
+        finally:
+            resp.release()
+
     def chat(self, body: dict[str, Any]) -> dict[str, Any]:
         """Send one streaming request; returns its record (times in perf_counter seconds)."""
         payload = json.dumps({**body, "stream": True}).encode()

@@ -57,7 +57,8 @@ def _setup(environment) -> tuple[ChatStreamClient, list[dict], RecordSink]:
         )
         _shared["prompts"] = prompts
         _shared["sink"] = RecordSink(f"{o.records}.{os.getpid()}" if o.records else None)
-        _shared["spec"] = {"model": o.model or "default", "gen": {"max_tokens": o.max_tokens,
+        model = o.model or _shared["client"].first_model()  # type: ignore[attr-defined]
+        _shared["spec"] = {"model": model, "gen": {"max_tokens": o.max_tokens,
                                                                      "temperature": o.temperature}}  # fmt: skip
     return _shared["client"], _shared["prompts"], _shared["sink"]  # type: ignore[return-value]
 

@@ -334,3 +334,65 @@ def render_markdown(report: dict[str, Any]) -> str:
     out += lines
     out.append("")
     return "\n".join(out)
+
+
+def consistency_problems(out_dir: str | Path) -> list[str]:
+    """What is inconsistent in a written report (empty when all is well): files present, request counts of
+    report.json equal to the rows of requests.csv/.jsonl per phase, τ within [1, k+1], speedups recomputable."""
+    import json
+
+    out = Path(out_dir)
+    problems: list[str] = []
+    for name in ("report.json", "report.md", "requests.csv", "requests.jsonl"):
+        if not (out / name).is_file():
+            problems.append(f"missing {name}")
+    if problems:
+        return problems
+    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    records = list(read_jsonl(out / "requests.jsonl"))
+    with open(out / "requests.csv", encoding="utf-8", newline="") as f:
+        csv_rows = list(csv.DictReader(f))
+    if len(csv_rows) != len(records):
+        problems.append(f"requests.csv has {len(csv_rows)} rows, requests.jsonl {len(records)}")
+    per_phase: dict[str, int] = {}
+    for r in records:
+        per_phase[r.get("phase", "")] = per_phase.get(r.get("phase", ""), 0) + 1
+    if sum(p["summary"]["requests"] for p in report["phases"]) != len(records):
+        problems.append("phase request counts do not add up to the records")
+    k = report["summary"].get("num_spec_tokens")
+    for p in report["phases"]:
+        s = p["summary"]
+        if per_phase.get(p["id"], 0) != s["requests"]:
+            problems.append(
+                f"{p['id']}: {s['requests']} requests in report.json, {per_phase.get(p['id'], 0)} records"
+            )
+        if s["ok"] + s["errors"] != s["requests"]:
+            problems.append(f"{p['id']}: ok + errors != requests")
+        if p["n_requests"] is not None and p["scenario"] == "closed" and s["requests"] != p["n_requests"]:
+            problems.append(f"{p['id']}: {s['requests']} requests, budget {p['n_requests']}")
+        tau = (s.get("tau") or {}).get("tau")
+        if tau is not None and not (1.0 <= tau <= (k + 1 if k else float("inf")) + 1e-9):
+            problems.append(f"{p['id']}: τ {tau} outside [1, k+1]")
+        for dist in ("ttft_ms", "e2e_ms", "tpot_ms"):
+            d = s.get(dist)
+            if d and not (d["min"] <= d["p50"] <= d["p90"] <= d["p99"] <= d["max"] + 1e-9):
+                problems.append(f"{p['id']}: {dist} percentiles out of order")
+    for r in records:
+        if (
+            r.get("ok")
+            and r.get("tau") is not None
+            and not (1.0 <= r["tau"] <= (k + 1 if k else float("inf")) + 1e-9)
+        ):
+            problems.append(f"record {r.get('phase')}#{r.get('index')}: τ {r['tau']} outside [1, k+1]")
+            break
+    by_id = {p["id"]: p for p in report["phases"]}
+    for row in report["comparison"]["sweep"]:
+        b, s = (by_id[row["phases"][d]]["summary"] for d in ("plain", "spec"))
+        if row["speedup"] is not None and b.get("output_throughput"):
+            expect = s["output_throughput"] / b["output_throughput"]
+            if abs(expect - row["speedup"]) > 1e-9 * max(1.0, expect):
+                problems.append(f"sweep c={row['concurrency']}: speedup does not match the throughputs")
+    for name in report.get("plots", []):
+        if not (out / name).is_file() or (out / name).stat().st_size == 0:
+            problems.append(f"plot {name} missing or empty")
+    return problems
