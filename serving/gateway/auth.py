@@ -110,6 +110,12 @@ class KeyStore:
             )
         return cls(keys, cfg.default_limits)
 
+    @classmethod
+    def from_entries(cls, entries: list[ApiKeyEntry | dict], default_limits: RateLimits) -> KeyStore:
+        """Keys given in code, in the keys-file form (tests, embedding)."""
+        parsed = validate(ApiKeysFile, {"keys": entries}, "API keys")
+        return cls([_from_entry(e, default_limits) for e in parsed.keys], default_limits)
+
     @property
     def open(self) -> bool:
         return not self.keys

@@ -1,0 +1,76 @@
+"""Helpers for the gateway tests: a real gateway on loopback in a thread, the openai client, /metrics reading."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import openai
+from prometheus_client.parser import text_string_to_metric_families
+
+from serving.gateway.auth import KeyStore
+from serving.gateway.config import GatewayConfig
+from serving.gateway.server import GatewayServer, gateway_in_thread
+from specstack.net import free_port
+
+ALICE = "sk-alice-0000000001"
+BOB = "sk-bob-00000000002"
+DEFAULT_KEYS = [{"name": "alice", "key": ALICE}, {"name": "bob", "key": BOB}]
+FAST = {
+    "timeouts": {"connect_s": 1.0, "first_byte_s": 10.0, "total_s": 20.0},
+    "health": {"interval_s": 0.2, "timeout_s": 0.5, "unhealthy_after": 1},
+    "drain_timeout_s": 5.0,
+    "access_log": False,
+}
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    server: GatewayServer
+    cfg: GatewayConfig
+
+    def client(self, key: str = ALICE, **kw: Any) -> openai.OpenAI:
+        return openai.OpenAI(
+            base_url=self.url + "/v1", api_key=key, max_retries=0, timeout=kw.pop("timeout", 20), **kw
+        )
+
+    def metrics_text(self) -> str:
+        return httpx.get(self.url + "/metrics", timeout=5).text
+
+    def metric(self, name: str, **labels: str) -> float:
+        """Sum of the samples called `name` whose labels include `labels` (0.0 when there are none)."""
+        return metric_value(self.metrics_text(), name, **labels)
+
+    @property
+    def gateway(self):
+        return self.server.app.state.gateway
+
+
+def metric_value(text: str, name: str, **labels: str) -> float:
+    total = 0.0
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items()):
+                total += s.value
+    return total
+
+
+@contextmanager
+def running_gateway(
+    models: dict[str, Any], keys: list[dict] | None = None, **cfg: Any
+) -> Iterator[RunningGateway]:
+    """A gateway for `models` on a free loopback port; `keys` in the keys-file form (None: alice and bob)."""
+    settings = {**FAST, **cfg}
+    config = GatewayConfig.model_validate({"port": free_port(), "models": models, **settings})
+    store = KeyStore.from_entries(DEFAULT_KEYS if keys is None else keys, config.default_limits)
+    with gateway_in_thread(config, store) as server:
+        yield RunningGateway(f"http://127.0.0.1:{config.port}", server, config)
+
+
+def chat(**kw: Any) -> dict[str, Any]:
+    """Arguments of a small chat request."""
+    return {"model": "demo", "messages": [{"role": "user", "content": "привет, как дела"}], **kw}
