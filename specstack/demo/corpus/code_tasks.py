@@ -324,8 +324,6 @@ FAMILIES: tuple[Family, ...] = (
     ),
 )
 
-FAMILY_BY_KEY = {f.key: f for f in FAMILIES}
-
 
 def _fields(rng: random.Random, fam: Family) -> dict[str, str]:
     """Function and parameter names; parameters share one naming variant ("left, right", "a, b")."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from specstack.demo.corpus import vocab
@@ -41,7 +41,6 @@ class Sample:
     messages: list[dict]
     tools: list[dict] | None = None
     document: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def sft_row(self) -> dict:
         """The SFT JSONL row (contract: messages, tools when offered, category)."""

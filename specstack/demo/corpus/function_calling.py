@@ -95,13 +95,13 @@ def _seller_id(rng: random.Random) -> str:
 
 
 def _weight(rng: random.Random) -> tuple[str, int | float]:
-    """A parcel weight as the user writes it and as the tool takes it (kg)."""
-    if rng.random() < 0.25:
-        grams = rng.randrange(100, 1000, 50)
+    """A parcel weight (of a random product) as the user writes it and as the tool takes it, in kg."""
+    p = rng.choice(vocab.PRODUCTS)
+    grams = rng.randrange(max(100, p.grams[0] // 100 * 100), min(p.grams[1], 100_000) + 1, 100)
+    if grams < 1000 and rng.random() < 0.5:
         return f"{grams} г", grams / 1000
-    tenths = rng.randint(5, 300) if rng.random() < 0.5 else 10 * rng.randint(1, 30)
-    kg = Fraction(tenths, 10)
-    return f"{ru.decimal(kg, 1)} кг", int(kg) if kg.denominator == 1 else tenths / 10
+    kg = Fraction(grams, 1000)
+    return f"{ru.decimal(kg, 1)} кг", int(kg) if kg.denominator == 1 else float(kg)
 
 
 # ---- requests: rng -> (text, call) ---------------------------------------------------------------

@@ -619,8 +619,3 @@ class Person:
 
     name: str
     gender: str
-
-
-def products_in(category: str) -> tuple[Product, ...]:
-    """Every product of a category."""
-    return tuple(p for p in PRODUCTS if p.category == category)
