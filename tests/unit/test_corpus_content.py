@@ -248,3 +248,18 @@ def test_russian_helpers() -> None:
     assert ru.v("Владивостоке") == "во Владивостоке" and ru.v("Волгограде") == "в Волгограде"
     assert ru.decap("Память") == "память" and ru.decap("GPS") == "GPS" and ru.decap("USB") == "USB"
     assert math.isclose(float(Fraction(ru.decimal(Fraction(314, 100)).replace(",", "."))), 3.14)
+
+
+def test_every_backend_status_has_an_answer() -> None:
+    from specstack.demo.corpus.function_calling import ORDER_STATUS_RU, TELLERS
+
+    assert set(ORDER_STATUS_RU) == set(tools.ORDER_STATUSES)
+    for status in tools.DELIVERY_STATUSES:
+        result = {
+            "order_id": "12345678",
+            "status": status,
+            "location": "Казань",
+            "date": "2025-06-05",
+            "carrier": "DPD",
+        }
+        assert "12345678" in TELLERS["get_delivery_status"]({"order_id": "12345678"}, result)
