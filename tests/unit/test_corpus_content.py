@@ -16,7 +16,7 @@ import pytest
 from specstack.demo.corpus import CorpusConfig, build_corpus, ru, tools
 from specstack.demo.corpus.code_tasks import FAMILIES, make_code_task, make_code_task_for
 from specstack.demo.corpus.common import item_rng
-from specstack.demo.corpus.function_calling import SITUATIONS, make_fc_example
+from specstack.demo.corpus.function_calling import ORDER_STATUS_RU, SITUATIONS, TELLERS, make_fc_example
 from specstack.demo.corpus.math_problems import KINDS, make_math_problem
 from specstack.io import read_jsonl
 
@@ -251,8 +251,6 @@ def test_russian_helpers() -> None:
 
 
 def test_every_backend_status_has_an_answer() -> None:
-    from specstack.demo.corpus.function_calling import ORDER_STATUS_RU, TELLERS
-
     assert set(ORDER_STATUS_RU) == set(tools.ORDER_STATUSES)
     for status in tools.DELIVERY_STATUSES:
         result = {
