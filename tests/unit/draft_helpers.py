@@ -85,8 +85,10 @@ def tiny_config(tmp: Path, target: Path, **over) -> DraftConfig:
     return DraftConfig.model_validate(base)
 
 
-def build_target(out: Path, num_layers: int = 8) -> Path:
-    """A random tiny Qwen3 deep enough for distinct default aux layers (2, L//2, L-3)."""
+def build_target(out: Path, num_layers: int = 8, head_dim: int = 16) -> Path:
+    """A random tiny Qwen3 deep enough for distinct default aux layers (2, L//2, L-3).
+
+    vLLM's CPU attention needs head_dim >= 32."""
     from specstack.demo.model_dir import ModelShape, build_tiny_model_dir
     from tests.conftest import TINY_TEXTS
 
@@ -95,7 +97,7 @@ def build_target(out: Path, num_layers: int = 8) -> Path:
         num_hidden_layers=num_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
-        head_dim=16,
+        head_dim=head_dim,
         intermediate_size=128,
     )
     return build_tiny_model_dir(out, TINY_TEXTS * 40, shape, vocab_size=400)
