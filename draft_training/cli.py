@@ -73,7 +73,7 @@ def train(config_path: Path, retrain: bool, launch: bool, **overrides: Any) -> N
     if cfg.backend == "specforge":
         from draft_training.specforge_backend import launch_run, write_run
 
-        run = write_run(cfg)
+        run = write_run(cfg, config_path)
         click.echo(
             f"SpecForge run written to {run.root}\nlaunch on a GPU node with:\n  bash {run.launch_script}"
         )

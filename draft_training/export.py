@@ -115,6 +115,26 @@ def read_tensors(model_dir: str | Path) -> dict[str, torch.Tensor]:
     return out
 
 
+def shape_from_config(cfg: dict[str, Any], tensors: dict[str, torch.Tensor]) -> HeadShape:
+    """The HeadShape a draft config.json describes (ours, or a SpecForge/transformers-5 one)."""
+    target_hidden = cfg.get("target_hidden_size") or cfg["hidden_size"]
+    rope = cfg.get("rope_parameters") or {}
+    return HeadShape(
+        hidden_size=cfg["hidden_size"],
+        intermediate_size=cfg["intermediate_size"],
+        num_attention_heads=cfg["num_attention_heads"],
+        num_key_value_heads=cfg["num_key_value_heads"],
+        head_dim=cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
+        rms_norm_eps=cfg["rms_norm_eps"],
+        rope_theta=float(cfg.get("rope_theta") or rope.get("rope_theta") or 10000.0),
+        max_position_embeddings=cfg["max_position_embeddings"],
+        vocab_size=cfg["vocab_size"],
+        draft_vocab_size=cfg.get("draft_vocab_size") or cfg["vocab_size"],
+        target_hidden_size=target_hidden,
+        num_aux=tensors["fc.weight"].shape[1] // target_hidden,
+    )
+
+
 def load_draft(model_dir: str | Path, embed: torch.Tensor | None = None) -> tuple[DraftHead, dict[str, Any]]:
     """A DraftHead from a draft directory, and its head info (type, aux ids as input-of-layer ids)."""
     model_dir = Path(model_dir)
@@ -123,22 +143,10 @@ def load_draft(model_dir: str | Path, embed: torch.Tensor | None = None) -> tupl
     cfg = json.loads((model_dir / "config.json").read_text())
     info_path = model_dir / HEAD_INFO
     info = json.loads(info_path.read_text()) if info_path.is_file() else {}
+    if "aux_layer_ids" not in info:  # a draft from elsewhere: vLLM's reading of its config
+        info["aux_layer_ids"] = cfg.get("eagle_aux_hidden_state_layer_ids")
     tensors = read_tensors(model_dir)
-    target_hidden = cfg.get("target_hidden_size", cfg["hidden_size"])
-    s = HeadShape(
-        hidden_size=cfg["hidden_size"],
-        intermediate_size=cfg["intermediate_size"],
-        num_attention_heads=cfg["num_attention_heads"],
-        num_key_value_heads=cfg["num_key_value_heads"],
-        head_dim=cfg.get("head_dim") or cfg["hidden_size"] // cfg["num_attention_heads"],
-        rms_norm_eps=cfg["rms_norm_eps"],
-        rope_theta=float(cfg.get("rope_theta", 10000.0)),
-        max_position_embeddings=cfg["max_position_embeddings"],
-        vocab_size=cfg["vocab_size"],
-        draft_vocab_size=cfg.get("draft_vocab_size") or cfg["vocab_size"],
-        target_hidden_size=target_hidden,
-        num_aux=tensors["fc.weight"].shape[1] // target_hidden,
-    )
+    s = shape_from_config(cfg, tensors)
     vocab = DraftVocab.from_d2t(tensors["d2t"], s.vocab_size) if "d2t" in tensors else None
     head = DraftHead(s, vocab)
     state = {k: v for k, v in tensors.items() if k not in ("d2t", "t2d")}
