@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import signal
 import sys
-from pathlib import Path
 
 import click
 
@@ -65,20 +64,24 @@ def engine(
     print_command: bool,
 ) -> None:
     """Run an engine server in the foreground until Ctrl-C: OpenAI API at http://HOST:PORT/v1, /metrics, /health."""
+    from serving.engines.config import EngineConfig
     from serving.engines.launcher import plan, start_engine
-    from specstack.configbase import with_overrides
+    from specstack.configbase import validate
 
-    cfg = with_overrides(
-        load_engine_config(config_path),
-        model=Path(model) if model else None,
-        draft=Path(draft) if draft else None,
-        num_draft_tokens=num_draft_tokens,
-        engine=engine,
-        dtype=dtype,
-        host=host,
-        port=port,
-        speculative=False if no_speculation else None,
-    )
+    flags = {
+        "model": model,
+        "draft": draft,
+        "num_draft_tokens": num_draft_tokens,
+        "engine": engine,
+        "dtype": dtype,
+        "host": host,
+        "port": port,
+        "speculative": False if no_speculation else None,
+    }
+    given = {k: v for k, v in flags.items() if v is not None}
+    cfg = load_engine_config(config_path)
+    if given:  # (specstack.configbase.with_overrides names its first parameter `model`, as our field is)
+        cfg = validate(EngineConfig, {**cfg.model_dump(), **given}, "command-line flags")
     if print_command:
         click.echo(plan(cfg).shell())
         return

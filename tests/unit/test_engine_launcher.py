@@ -294,3 +294,30 @@ def test_port_taken(engine_dirs) -> None:
         with pytest.raises(SpecstackError, match=f"port {port} on 127.0.0.1 is already in use"):
             check_port_free("127.0.0.1", port)
         expect_error(EngineConfig(model=engine_dirs[0], port=port), "already in use")
+
+
+def test_cli_print_command_applies_flags_over_the_config(engine_dirs, tmp_path: Path, capsys) -> None:
+    from specstack.cli import main
+
+    target, draft = engine_dirs
+    run = tmp_path / "run.yaml"
+    run.write_text(f"serve:\n  model: {target}\n  draft: {draft}\n  num_draft_tokens: 2\n  dtype: float32\n")
+    argv = [
+        "serve",
+        "engine",
+        "--config",
+        str(run),
+        "--num-draft-tokens",
+        "5",
+        "--port",
+        "0",
+        "--print-command",
+    ]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out.split("--speculative-config ")[1].split("'")[1])["num_speculative_tokens"] == 5
+    assert "--dtype float32" in out and f"--model {target}" in out
+    assert main([*argv, "--no-speculation"]) == 0
+    assert "--speculative-config" not in capsys.readouterr().out
+    assert main(["serve", "engine", "--model", str(tmp_path / "nope"), "--print-command"]) == 1
+    assert "does not exist" in capsys.readouterr().err
