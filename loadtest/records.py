@@ -6,7 +6,7 @@ Definitions follow sglang.bench_serving / vllm bench serve:
 - TPOT: (E2E - TTFT) / (output tokens - 1), per token.
 - E2E: send -> last byte of the stream.
 - τ (acceptance length, bonus token included): vLLM's `metrics.speculative_decoding.mean_acceptance_length`
-  from the final usage chunk, or SGLang's `meta_info` (completion_tokens / spec_verify_ct).
+  from the final usage chunk, or SGLang's `meta_info` / `sglext` (completion_tokens / spec_verify_ct).
 """
 
 from __future__ import annotations
@@ -25,31 +25,29 @@ CSV_FIELDS = [
 
 
 def spec_stats(obj: dict) -> dict | None:
-    """Per-request speculative statistics in one stream chunk or response body, in a common form."""
-    metrics = obj.get("metrics")
-    sd = metrics.get("speculative_decoding") if isinstance(metrics, dict) else None
-    if isinstance(sd, dict) and sd.get("num_spec_steps") is not None:
-        return {
-            "spec_source": "vllm",
-            "tau": float(sd.get("mean_acceptance_length", 1.0)),
-            "spec_steps": int(sd["num_spec_steps"]),
-            "draft_tokens": int(sd.get("num_draft_tokens", 0)),
-            "accepted_tokens": int(sd.get("num_accepted_draft_tokens", 0)),
-            "num_spec_tokens": sd.get("num_spec_tokens"),
-        }
-    mi = obj.get("meta_info")
-    if isinstance(mi, dict) and mi.get("spec_verify_ct"):
-        steps = int(mi["spec_verify_ct"])
-        tau = mi.get("spec_accept_length") or int(mi.get("completion_tokens", 0)) / steps
-        return {
-            "spec_source": "sglang",
-            "tau": float(tau),
-            "spec_steps": steps,
-            "draft_tokens": int(mi.get("spec_draft_token_num") or 0),
-            "accepted_tokens": int(mi.get("spec_accept_token_num") or 0),
-            "num_spec_tokens": None,
-        }
-    return None
+    """Per-request speculative statistics in one stream chunk or response body, as record fields.
+
+    The parsing is the gateway's (serving.gateway.specstats): vLLM's `metrics.speculative_decoding`, SGLang's
+    `meta_info` (top level or per choice) and `sglext.spec_tokens_details`.
+    """
+    from serving.gateway.specstats import spec_stats as parse
+
+    stats = parse(obj)
+    if stats is None:
+        return None
+    sd = (
+        (obj.get("metrics") or {}).get("speculative_decoding")
+        if isinstance(obj.get("metrics"), dict)
+        else None
+    )
+    return {
+        "spec_source": stats.engine,
+        "tau": float(stats.acceptance_length),
+        "spec_steps": stats.verify_steps,
+        "draft_tokens": stats.draft_tokens,
+        "accepted_tokens": stats.accepted_tokens,
+        "num_spec_tokens": sd.get("num_spec_tokens") if isinstance(sd, dict) else None,
+    }
 
 
 def _has_content(chunk: dict) -> bool:

@@ -55,6 +55,10 @@ def test_sglang_meta_info_tau_is_tokens_per_verify_step():
         {"meta_info": {"completion_tokens": 30, "spec_verify_ct": 12, "spec_accept_token_num": 18}}
     )
     assert s["spec_source"] == "sglang" and s["tau"] == pytest.approx(2.5) and s["accepted_tokens"] == 18
+    per_choice = {"choices": [{"delta": {}, "meta_info": {"completion_tokens": 10, "spec_verify_ct": 4}}]}
+    assert spec_stats(per_choice)["tau"] == pytest.approx(2.5)
+    details = {"spec_verify_ct": 4, "spec_num_correct_drafts": 6, "spec_accept_length": 2.5}
+    assert spec_stats({"sglext": {"spec_tokens_details": details}})["accepted_tokens"] == 6
     assert spec_stats({"meta_info": {"completion_tokens": 3}}) is None
     assert spec_stats({"usage": {}}) is None
 
