@@ -131,8 +131,10 @@ class StreamTimer:
             rec["tpot_ms"] = (e2e - rec["ttft_ms"]) / (out_tokens - 1)
         if self.spec:
             rec.update(self.spec)
-        ok = self.error is None and self.done and bool(self.content_times)
+        ok = self.error is None and self.done
         rec["ok"] = ok
+        if not self.content_times:
+            rec["empty"] = True  # a complete answer with no visible text (e.g. EOS at once): no TTFT/ITL
         if not ok:
-            rec["error"] = self.error or ("stream ended without [DONE]" if not self.done else "no content")
+            rec["error"] = self.error or "stream ended without [DONE]"
         return rec

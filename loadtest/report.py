@@ -131,7 +131,7 @@ def build_report(
         "stops_paying_below": stops_paying_below,
         "crossover_concurrency": cross,
         "max_concurrency_tested": sweep[-1]["concurrency"] if sweep else None,
-        "gateway_threshold": stop,
+        "gateway_threshold": stop if stop is not None and first and stop != first["concurrency"] else None,
         "num_spec_tokens": max(ks) if ks else None,
     }
     return {
@@ -175,11 +175,14 @@ def write_report(report: dict[str, Any], records: list[dict], out_dir: str | Pat
 
 
 def rerender(out_dir: str | Path) -> Path:
-    """Redraw plots and report.md from an existing report.json + requests.jsonl."""
+    """Recompute comparisons and summary, redraw plots and report.md from report.json + requests.jsonl."""
     import json
 
     out = Path(out_dir)
-    report = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    old = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    report = build_report(old["config"], old["deployments"], old["phases"], old.get("capacity"),
+                          old["config"].get("stops_paying_below", 1.05))  # fmt: skip
+    report["created_unix"] = old.get("created_unix", report["created_unix"])
     return write_report(report, list(read_jsonl(out / "requests.jsonl")), out)
 
 
@@ -279,8 +282,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         out.append("")
         for r in report["comparison"]["fixed_rate"]:
             out.append(
-                f"- {r['label']} {r['rate']:.3g} req/s: median response time {_x(r['speedup_e2e_p50'])} lower with "
-                f"speculation (mean {_x(r['speedup_e2e_mean'])}, p90 {_x(r['speedup_e2e_p90'])}, "
+                f"- {r['label']} {r['rate']:.3g} req/s: speedup (plain / spec median response time) "
+                f"**{_x(r['speedup_e2e_p50'])}** (mean {_x(r['speedup_e2e_mean'])}, p90 {_x(r['speedup_e2e_p90'])}, "
                 f"TTFT p50 {_x(r['speedup_ttft_p50'])})."
             )
         out.append("")
@@ -311,20 +314,25 @@ def render_markdown(report: dict[str, Any]) -> str:
     ]
     if s.get("fixed_rate") is not None:
         lines.append(
-            f"- Speedup at the fixed rate {s['fixed_rate']:.3g} req/s: **{_x(s.get('speedup_fixed_rate'))}** lower "
-            "median response time."
+            f"- Speedup at the fixed rate {s['fixed_rate']:.3g} req/s: **{_x(s.get('speedup_fixed_rate'))}** "
+            "(plain / spec median response time)."
         )
     if s.get("capacity_rate") is not None:
         lines.append(
             f"- Capacity of the plain deployment: {s['capacity_rate']:.3g} req/s; speedup there: "
             f"**{_x(s.get('speedup_capacity_rate'))}**."
         )
-    if stop is not None:
+    if stop is not None and stop == c1:
+        lines.append(
+            f"- Speculation does not pay at any batch size tested (speedup < {s['stops_paying_below']:.2f} already "
+            "at the smallest): keep the speculative pool off (gateway threshold: none)."
+        )
+    elif stop is not None:
         cross = s.get("crossover_concurrency")
         lines.append(
             f"- Speculation stops paying (speedup < {s['stops_paying_below']:.2f}) at batch **{stop}**"
             + (f" (speedup crosses 1.0 near {cross:.1f})" if cross else "")
-            + f": set the gateway's speculation threshold to {stop} in-flight requests."
+            + f": set the gateway's `spec_inflight_threshold` to {stop}."
         )
     elif s.get("max_concurrency_tested") is not None:
         lines.append(
