@@ -595,3 +595,33 @@ def test_load_test_job(values_file: str) -> None:
     (job,) = find(plain, "Job")
     assert "annotations" not in job["metadata"] and job["metadata"]["name"].endswith("-loadtest-1")
     assert find(render({}), "Job") == []
+
+
+def test_engine_flags_exist_in_the_engines() -> None:
+    """Flags only the chart adds (tensor parallelism) included: SGLang 0.5.14's flag set, vLLM 0.32's parser."""
+    data = json.loads(
+        (ROOT / "tests" / "data" / "sglang_server_args_0.5.14.json").read_text(encoding="utf-8")
+    )
+    tree = {"numSteps": 5, "eagleTopk": 8, "numDraftTokens": 32}
+    sglang = engine_flags(with_values({}, **{"engine.gpus": 2, "speculation.sglang": tree}))
+    assert sglang.pop("--tp-size") == "2"  # SGLang's ServerArgs.tp_size; not in the extracted flag subset
+    assert set(sglang) <= set(data["flags"]), set(sglang) - set(data["flags"])
+    assert sglang["--speculative-algorithm"] in data["speculative_algorithms"]["names"]
+    assert sglang["--tool-call-parser"] in data["tool_call_parsers"]["names"]
+
+    pytest.importorskip("vllm")
+    from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+    from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+    parser = make_arg_parser(FlexibleArgumentParser())
+    known = {opt for action in parser._actions for opt in action.option_strings}
+    for gpus in (0, 2):
+        values = with_values(
+            {}, **{"engine.type": "vllm", "engine.gpus": gpus, "engine.vllm.enforceEager": True}
+        )
+        argv = container(engine_deployments(render(values))["main"])["args"]
+        assert {a for a in argv if a.startswith("--")} <= known
+        args = parser.parse_args(argv)
+        validate_parsed_serve_args(args)
+        assert args.tensor_parallel_size == max(gpus, 1)
+        assert args.speculative_config["num_speculative_tokens"] == 3
