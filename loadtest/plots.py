@@ -79,6 +79,9 @@ def speedup_vs_batch(report: dict, out: Path) -> str | None:
     )
     ax.plot(xs, [r["speedup_e2e_p50"] or np.nan for r in rows], "--s", color="tab:purple", alpha=0.7,
             label="median E2E plain / spec")  # fmt: skip
+    if any(r.get("speedup_gateway") is not None for r in rows):
+        ax.plot(xs, [r.get("speedup_gateway") or np.nan for r in rows], ":^", color=COLORS["gateway"],
+                label="gateway pool / plain (throughput)")  # fmt: skip
     ax.axhline(1.0, color="gray", lw=1)
     stop = report["summary"].get("stops_paying_at")
     if stop:

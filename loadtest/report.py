@@ -252,6 +252,13 @@ def render_markdown(report: dict[str, Any]) -> str:
             ["batch", "ok plain/spec", "plain tok/s", "spec tok/s", "speedup (tok/s)", "speedup (E2E p50)",
              "E2E p50 plain/spec", "E2E p99 plain/spec", "TTFT p50", "TPOT p50", "ITL p50", "τ"], rows))  # fmt: skip
         out.append("")
+        if any(r.get("speedup_gateway") is not None for r in sweep):
+            out += [
+                "Gateway pool (load-aware routing between the spec and plain pools), output throughput vs plain: "
+                + ", ".join(f"batch {r['concurrency']}: {_x(r.get('speedup_gateway'))}" for r in sweep)
+                + ".",
+                "",
+            ]
         for name, caption in (
             ("latency_vs_batch.png", "Latency percentiles vs batch size"),
             ("speedup_vs_batch.png", "Speedup (plain / spec) vs batch size"),

@@ -105,8 +105,8 @@ class LoadtestSession:
 
     # -- one phase
     def run(self, phase: Phase, target: Target, seed: int, keep: bool = True) -> dict:
-        n = phase.total() or len(phase.schedule) or 10**6
-        order = prompt_order(len(self.prompts), min(n, 10**5), seed)
+        n = phase.total() or 20_000  # time-bound phases: the order cycles after this many requests
+        order = prompt_order(len(self.prompts), n, seed)
         before = prom.scrape(target.url, target.api_key)
         task = self.progress.add_task(phase.id, total=phase.total(), status=target.url)
 

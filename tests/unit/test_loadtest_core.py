@@ -170,7 +170,7 @@ def _phase(pid, kind, dep, scenario, records, **kw):
 
 def test_report_files_are_consistent(tmp_path):
     records, phases = [], []
-    for dep, e2e, tau in (("plain", 200.0, None), ("spec", 100.0, 2.5)):
+    for dep, e2e, tau in (("plain", 200.0, None), ("spec", 100.0, 2.5), ("gateway", 125.0, 2.5)):
         for c in (1, 4):
             lat = e2e * (1 + c / 8)
             recs = [_rec(i * lat / 1000, lat, phase=f"sweep/{dep}/c={c}", deployment=dep, index=i,
@@ -185,7 +185,8 @@ def test_report_files_are_consistent(tmp_path):
         ]
         records += recs
         phases.append(_phase(f"fixed/{dep}", "fixed_rate", dep, "open", recs, rate=10.0, label="configured"))
-    deployments = {"plain": {"url": "u1", "model": "m"}, "spec": {"url": "u2", "model": "m"}}
+    deployments = {"plain": {"url": "u1", "model": "m"}, "spec": {"url": "u2", "model": "m"},
+                   "gateway": {"url": "u3", "model": "m"}}  # fmt: skip
     report = build_report(LoadtestConfig().model_dump(mode="json"), deployments, phases, None, 1.05)
     md = write_report(report, records, tmp_path)
     assert consistency_problems(tmp_path) == []
@@ -195,6 +196,9 @@ def test_report_files_are_consistent(tmp_path):
     text = md.read_text()
     assert text.rstrip().splitlines()[-1].startswith("- Speculation still pays")
     assert "## Summary" in text and "speedup_vs_batch.png" in text
+    assert "Gateway pool" in text and report["comparison"]["sweep"][0]["speedup_gateway"] == pytest.approx(
+        1.6
+    )
     for name in ("latency_vs_batch.png", "speedup_vs_batch.png", "tau_vs_batch.png", "fixed_rate_latency.png",
                  "offered_vs_achieved.png"):  # fmt: skip
         assert (tmp_path / name).stat().st_size > 1000
