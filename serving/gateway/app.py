@@ -18,8 +18,8 @@ import uuid
 from contextlib import asynccontextmanager
 from typing import Any
 
+import aiohttp
 import anyio
-import httpx
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
@@ -32,7 +32,7 @@ from serving.gateway.auth import ApiKey, KeyStore
 from serving.gateway.config import GatewayConfig
 from serving.gateway.errors import ERROR_TYPES, GatewayError, error_body
 from serving.gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from serving.gateway.proxy import Forwarder, Opened
+from serving.gateway.proxy import Forwarder, Opened, new_session
 from serving.gateway.ratelimit import RateLimiter
 from serving.gateway.routing import Router
 from serving.gateway.schemas import ChatCompletionRequest, CompletionRequest
@@ -92,20 +92,15 @@ class Gateway:
                     self.replicas += members
                     pools[pool_name] = Pool(pool_name, members)
             self.routers[name] = Router(name, route, pools.get(SPECULATIVE), pools.get(PLAIN), self.metrics)
-        self.client: httpx.AsyncClient | None = None
+        self.session: aiohttp.ClientSession | None = None
         self.forwarder: Forwarder | None = None
         self.draining = False
         self._health_task: asyncio.Task | None = None
 
     async def start(self) -> None:
-        t = self.cfg.timeouts
-        self.client = httpx.AsyncClient(
-            timeout=httpx.Timeout(connect=t.connect_s, read=None, write=60.0, pool=None),
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=1024, keepalive_expiry=60),
-            trust_env=False,
-        )
-        self.forwarder = Forwarder(self.cfg, self.client)
-        checker = HealthChecker(self.replicas, self.cfg.health, self.client)
+        self.session = new_session(self.cfg)
+        self.forwarder = Forwarder(self.cfg, self.session)
+        checker = HealthChecker(self.replicas, self.cfg.health, self.session)
         await checker.check_all(first=True)
         self._health_task = asyncio.create_task(checker.run(), name="gateway-health-checks")
 
@@ -113,8 +108,8 @@ class Gateway:
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)
-        if self.client is not None:
-            await self.client.aclose()
+        if self.session is not None:
+            await self.session.close()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         now = time.monotonic()
@@ -144,7 +139,7 @@ class Gateway:
                                param="model")  # fmt: skip
         ctx.model = model
         ctx.in_flight = True
-        self.metrics.in_flight.labels(model).inc()
+        self.metrics.child(self.metrics.in_flight, model).inc()
         self._check_limits(body)
         route = self.cfg.models[model]
 
@@ -208,16 +203,15 @@ class Gateway:
     def _relay(self, ctx: RequestContext, opened: Opened, include_usage: bool, deadline: float,
                headers: dict[str, str]) -> Response:  # fmt: skip
         assert opened.rest is not None
-        itl = self.metrics.itl.labels(ctx.model)
+        itl = self.metrics.child(self.metrics.itl, ctx.model)
         relay = SSERelay(opened.first, opened.rest, include_usage=include_usage, deadline=deadline,
                          on_token_gap=itl.observe)  # fmt: skip
-        ttft = self.metrics.ttft.labels(ctx.model)
+        ttft = self.metrics.child(self.metrics.ttft, ctx.model)
 
         async def on_close(body_iterator: Any) -> None:
             with anyio.CancelScope(shield=True):
                 await body_iterator.aclose()
-                outcome = "error" if relay.broken else ("ok" if relay.finished else "cancelled")
-                await opened.close(outcome)
+            opened.close("error" if relay.broken else ("ok" if relay.finished else "cancelled"))
             t = relay.tally
             ctx.usage, ctx.spec = t.usage, t.spec
             if t.first_token_at is not None:
@@ -242,12 +236,11 @@ class Gateway:
         m = self.metrics
         key = ctx.key.name if ctx.key is not None else "-"
         status = ctx.status or status
-        m.requests.labels(ctx.model, ctx.endpoint, str(status), key).inc()
-        m.request_duration.labels(ctx.model, ctx.endpoint, "true" if ctx.stream else "false").observe(
-            time.perf_counter() - ctx.start
-        )
+        m.child(m.requests, ctx.model, ctx.endpoint, str(status), key).inc()
+        stream = "true" if ctx.stream else "false"
+        m.child(m.request_duration, ctx.model, ctx.endpoint, stream).observe(time.perf_counter() - ctx.start)
         if ctx.in_flight:
-            m.in_flight.labels(ctx.model).dec()
+            m.child(m.in_flight, ctx.model).dec()
         if ctx.usage is not None:
             m.observe_usage(ctx.model, key, ctx.usage)
             if ctx.key is not None:

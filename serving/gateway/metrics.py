@@ -6,6 +6,8 @@ the config, upstreams are the configured URLs, statuses are HTTP codes.
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -93,16 +95,26 @@ class GatewayMetrics:
             ["model", "pool", "reason"], registry=r,
         )  # fmt: skip
 
+        self._children: dict[tuple, Any] = {}
+
+    def child(self, family: Any, *labels: str) -> Any:
+        """`family.labels(*labels)`, cached: prometheus-client's own lookup validates and locks on every call."""
+        key = (id(family), *labels)
+        found = self._children.get(key)
+        if found is None:
+            found = self._children[key] = family.labels(*labels)
+        return found
+
     def observe_usage(self, model: str, key: str, usage: Usage) -> None:
-        self.prompt_tokens.labels(model, key).inc(usage.prompt_tokens)
-        self.completion_tokens.labels(model, key).inc(usage.completion_tokens)
+        self.child(self.prompt_tokens, model, key).inc(usage.prompt_tokens)
+        self.child(self.completion_tokens, model, key).inc(usage.completion_tokens)
 
     def observe_spec(self, model: str, key: str, stats: SpecStats) -> None:
-        self.spec_requests.labels(model, key).inc()
-        self.spec_draft_tokens.labels(model, key).inc(stats.draft_tokens)
-        self.spec_accepted_tokens.labels(model, key).inc(stats.accepted_tokens)
-        self.spec_verify_steps.labels(model, key).inc(stats.verify_steps)
-        self.spec_acceptance_length.labels(model, key).observe(stats.acceptance_length)
+        self.child(self.spec_requests, model, key).inc()
+        self.child(self.spec_draft_tokens, model, key).inc(stats.draft_tokens)
+        self.child(self.spec_accepted_tokens, model, key).inc(stats.accepted_tokens)
+        self.child(self.spec_verify_steps, model, key).inc(stats.verify_steps)
+        self.child(self.spec_acceptance_length, model, key).observe(stats.acceptance_length)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

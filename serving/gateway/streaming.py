@@ -15,7 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-import httpx
+import aiohttp
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -150,7 +150,7 @@ class SSERelay:
             )
         except TimeoutError:
             problem, code, kind = "the model did not finish within the gateway's time limit", 504, "timeout"
-        except (httpx.HTTPError, OSError) as e:
+        except (aiohttp.ClientError, OSError) as e:
             problem, code, kind = (
                 f"lost the model server mid-stream ({type(e).__name__})",
                 502,

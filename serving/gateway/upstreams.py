@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
-import httpx
+import aiohttp
 
 from serving.gateway.config import CircuitBreaker, HealthChecks
 from serving.gateway.metrics import GatewayMetrics
@@ -151,16 +151,17 @@ class HealthChecker:
     """Probes every replica's health path at a fixed interval; `unhealthy_after` failures in a row mark it down,
     one success brings it back."""
 
-    def __init__(self, replicas: list[Replica], cfg: HealthChecks, client: httpx.AsyncClient) -> None:
+    def __init__(self, replicas: list[Replica], cfg: HealthChecks, session: aiohttp.ClientSession) -> None:
         self.replicas = replicas
         self.cfg = cfg
-        self.client = client
+        self.session = session
+        self.timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
 
     async def check(self, replica: Replica) -> bool:
         try:
-            r = await self.client.get(replica.url + self.cfg.path, timeout=self.cfg.timeout_s)
-            ok = r.status_code == 200
-        except (httpx.HTTPError, OSError):
+            async with self.session.get(replica.url + self.cfg.path, timeout=self.timeout) as r:
+                ok = r.status == 200
+        except (aiohttp.ClientError, TimeoutError, OSError):
             ok = False
         if ok:
             replica.check_failures = 0
