@@ -139,16 +139,16 @@ def ttt_loss(
     metrics: dict[str, Any] = {"loss_steps": [], "acc_steps": []}
     for j, pre in enumerate(pres, 1):
         R = T - j - 1
-        logits = head.logits(pre[:, :R]).float()
-        labels = torch.softmax(draft_logits[:, j : j + R].float(), dim=-1)
-        mask = batch.loss_mask[:, j + 1 :]
-        lmask = mask * in_vocab[:, j : j + R]
+        sel = batch.loss_mask[:, j + 1 :] > 0  # rows whose predicted token is an assistant token
+        logits = head.logits(pre[:, :R][sel]).float()  # lm_head only where there is a loss
+        labels = torch.softmax(draft_logits[:, j : j + R][sel].float(), dim=-1)
+        lmask = in_vocab[:, j : j + R][sel]
         ce = -(labels * F.log_softmax(logits, dim=-1)).sum(-1)
         loss_j = (ce * lmask).sum() / lmask.sum().clamp_min(1)
         total = total + weights[j - 1] * loss_j
         with torch.no_grad():
-            hit = (head.to_target_ids(logits.argmax(-1)) == top[:, j : j + R]).float()
-            metrics["acc_steps"].append(float((hit * mask).sum() / mask.sum().clamp_min(1)))
+            hit = (head.to_target_ids(logits.argmax(-1)) == top[:, j : j + R][sel]).float()
+            metrics["acc_steps"].append(float(hit.mean()) if hit.numel() else 0.0)
             metrics["loss_steps"].append(float(loss_j))
     metrics["tokens"] = int(batch.loss_mask.sum())
     return total, metrics

@@ -29,17 +29,25 @@ def run_vllm(
     draft: str | Path | None = None,
     k: int = 4,
     probe: bool = False,
+    one_at_a_time: bool = False,
     dtype: str = "float32",
     timeout: float = 900,
     workdir: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Greedy-generate `max_tokens` per prompt (token ids in and out) in a fresh vLLM child process."""
+    """Greedy-generate `max_tokens` per prompt (token ids in and out) in a fresh vLLM child process.
+
+    one_at_a_time: batch 1, prompt after prompt (after a warm-up request), for per-token latency."""
     import tempfile
 
     with tempfile.TemporaryDirectory(dir=workdir) as tmp:
         req, res = Path(tmp) / "request.json", Path(tmp) / "result.json"
         spec = {"target": str(target), "prompts": prompts, "max_tokens": max_tokens, "dtype": dtype}
-        spec |= {"draft": str(draft) if draft else None, "k": k, "probe": probe}
+        spec |= {
+            "draft": str(draft) if draft else None,
+            "k": k,
+            "probe": probe,
+            "one_at_a_time": one_at_a_time,
+        }
         req.write_text(json.dumps(spec))
         env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
         env.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
@@ -92,23 +100,41 @@ def _child(req_path: str, res_path: str) -> None:
         **kwargs,
     )
     params = SamplingParams(temperature=0.0, max_tokens=spec["max_tokens"], ignore_eos=False)
-    t0 = time.perf_counter()
-    outs = llm.generate([TokensPrompt(prompt_token_ids=p) for p in spec["prompts"]], params, use_tqdm=False)
-    elapsed = time.perf_counter() - t0
-    counters: dict[str, float] = {}
-    for m in llm.get_metrics():
-        if m.name.startswith("vllm:spec_decode") and hasattr(m, "value"):
-            counters[m.name] = float(m.value)
+    prompts = [TokensPrompt(prompt_token_ids=p) for p in spec["prompts"]]
+    if spec["one_at_a_time"]:
+        warm = llm.generate(prompts[:1], SamplingParams(temperature=0.0, max_tokens=8), use_tqdm=False)
+        before = _spec_counters(llm)
+        t0 = time.perf_counter()
+        outs = [llm.generate([p], params, use_tqdm=False)[0] for p in prompts]
+        elapsed = time.perf_counter() - t0
+        del warm
+    else:
+        before = {}
+        t0 = time.perf_counter()
+        outs = llm.generate(prompts, params, use_tqdm=False)
+        elapsed = time.perf_counter() - t0
+    counters = {k: v - before.get(k, 0.0) for k, v in _spec_counters(llm).items()}
     drafts = counters.get("vllm:spec_decode_num_drafts", 0.0)
     accepted = counters.get("vllm:spec_decode_num_accepted_tokens", 0.0)
+    tokens = [list(o.outputs[0].token_ids) for o in outs]
     result = {
-        "outputs": [list(o.outputs[0].token_ids) for o in outs],
+        "outputs": tokens,
         "seconds": elapsed,
+        "ms_per_token": 1000 * elapsed / max(1, sum(len(t) for t in tokens)),
         "counters": counters,
         "tau": 1 + accepted / drafts if drafts else None,
         "probe": probed[0].tolist() if probed else None,
     }
     Path(res_path).write_text(json.dumps(result))
+
+
+def _spec_counters(llm) -> dict[str, float]:
+    """vLLM's speculative-decoding counters (drafts, draft tokens, accepted tokens)."""
+    return {
+        m.name: float(m.value)
+        for m in llm.get_metrics()
+        if m.name.startswith("vllm:spec_decode") and hasattr(m, "value")
+    }
 
 
 if __name__ == "__main__":
