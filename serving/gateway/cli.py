@@ -24,12 +24,23 @@ def _setup_logging() -> None:
     )
 
 
-def _load_gateway_config(config_path: str | None) -> GatewayConfig:
-    from specstack.config import load_run_config
+def read_sections(config_path: str) -> tuple[GatewayConfig, object | None]:
+    """The `gateway:` and `serve:` sections of a run config, validated, with errors naming the file and key.
 
-    if config_path is None:
-        return GatewayConfig()
-    return load_run_config(config_path).gateway or GatewayConfig()
+    Only these two are read: importing the whole RunConfig would import every part's schema, some of which
+    pull in torch and transformers (seconds, and a gateway image that needs neither)."""
+    from pydantic import BaseModel, ConfigDict
+
+    from serving.engines.config import EngineConfig
+    from specstack.configbase import read_yaml, validate
+
+    class Sections(BaseModel):
+        model_config = ConfigDict(extra="ignore")
+        gateway: GatewayConfig | None = None
+        serve: EngineConfig | None = None
+
+    sections = validate(Sections, read_yaml(config_path), str(config_path))
+    return sections.gateway or GatewayConfig(), sections.serve
 
 
 def discover_model_name(url: str, timeout_s: float = 10.0) -> str:
@@ -110,7 +121,7 @@ def gateway(
     from serving.gateway.server import serve
     from specstack.configbase import with_overrides
 
-    cfg = _load_gateway_config(config_path)
+    cfg = read_sections(config_path)[0] if config_path else GatewayConfig()
     cfg = with_upstreams(cfg, list(plain), list(spec), model, spec_threshold)
     cfg = with_overrides(cfg, api_keys_file=api_keys_file, host=host, port=port)
     if not cfg.models:
@@ -136,12 +147,14 @@ def stack(config_path: str, api_keys_file: str | None, host: str | None, port: i
 
     from serving.engines import start_engine
     from serving.gateway.server import serve
-    from specstack.config import load_run_config, require_section
     from specstack.configbase import with_overrides
 
-    run = load_run_config(config_path)
-    engine_cfg = require_section(run, "serve", config_path)
-    cfg = with_overrides(run.gateway or GatewayConfig(), api_keys_file=api_keys_file, host=host, port=port)
+    gateway_cfg, engine_cfg = read_sections(config_path)
+    if engine_cfg is None:
+        raise SpecstackError(
+            f"{config_path}: this command needs a 'serve:' section in the config (the engine)"
+        )
+    cfg = with_overrides(gateway_cfg, api_keys_file=api_keys_file, host=host, port=port)
     plan = cfg.stack or StackConfig()
     if plan.speculative_replicas and engine_cfg.draft is None:
         raise SpecstackError(

@@ -8,6 +8,7 @@ finally closes its engine connections.
 
 from __future__ import annotations
 
+import signal
 import socket
 import threading
 import time
@@ -45,11 +46,28 @@ class GatewayServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def serve(cfg: GatewayConfig, keys: KeyStore | None = None) -> None:
-    """Serve in the foreground until SIGINT/SIGTERM, then drain."""
+    """Serve in the foreground until SIGINT/SIGTERM, drain, and return (main thread only).
+
+    uvicorn handles both signals itself and, once drained, re-raises the one it got with the handlers that
+    were there before; SIGTERM's is made to raise KeyboardInterrupt like SIGINT's, which ends here, so
+    callers unwind normally (`serve stack` stops its engines after this returns)."""
     if port_in_use(cfg.port, "127.0.0.1" if cfg.host in ("0.0.0.0", "::") else cfg.host):
         raise SpecstackError(f"port {cfg.port} is already in use; pick another with --port")
-    GatewayServer(cfg, keys).run()
+    server = GatewayServer(cfg, keys)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        server.run()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not server.started:
+        raise SpecstackError(f"the gateway could not start on {cfg.host}:{cfg.port} (see the log above)")
 
 
 @contextmanager

@@ -178,3 +178,61 @@ def test_demo_load_aware_split(demo_stack):
         pools = list(ex.map(one, range(4)))
     assert "speculative" in pools and "plain" in pools
     assert demo_stack.metric("specstack_gateway_routing_decisions_total", reason="over_threshold") >= 1
+
+
+# ---------------------------------------------------------------------------------------------- serve stack
+def test_serve_stack_starts_both_pools_and_stops_everything(tmp_path_factory: pytest.TempPathFactory):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import psutil
+
+    from specstack.net import free_port
+
+    target, draft = _tiny_dirs(tmp_path_factory.mktemp("gw_stack"))
+    tmp = tmp_path_factory.mktemp("gw_stack_cfg")
+    port = free_port()
+    cfg = tmp / "run.yaml"
+    cfg.write_text(
+        f"serve:\n  model: {target}\n  draft: {draft}\n  num_draft_tokens: {K}\n  max_model_len: 512\n"
+        "  served_model_name: tiny\n  startup_timeout_s: 300\n"
+        f"gateway:\n  port: {port}\n  stack: {{speculative_replicas: 1, plain_replicas: 1, spec_inflight_threshold: 1}}\n"
+    )
+    log = tmp / "stack.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "specstack.cli", "serve", "stack", "--config", str(cfg)],
+                                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 600
+        while True:
+            try:
+                if httpx.get(base + "/ready", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.5)
+        engines = psutil.Process(proc.pid).children(recursive=True)
+        assert len(engines) >= 2
+
+        def one(_: int) -> str:
+            c = openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0, timeout=120)
+            return c.chat.completions.with_raw_response.create(**ask()).headers["x-specstack-pool"]
+
+        with ThreadPoolExecutor(3) as ex:
+            pools = set(ex.map(one, range(6)))
+        assert pools == {"speculative", "plain"}
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
+        _, alive = psutil.wait_procs(engines, timeout=30)
+        assert not alive, f"engine processes left behind: {alive}"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
