@@ -1,10 +1,11 @@
-"""One load phase in its own process: `python -m loadtest.phase SPEC.json` (spawned by loadtest.scenarios).
+"""Load phases in their own process: `python -m loadtest.phase` (kept by loadtest.scenarios; reads one spec path
+per stdin line and runs it, until `exit` or the end of stdin).
 
 Locust monkey-patches the process it is imported in (gevent), so the load generator lives in a child
 process and the runner, the engine launchers and the report never import it. Protocol on stdio, one line
 per message prefixed with `@@`: the child prints `@@ready`, waits for the start time (unix seconds) on
 stdin so that several generator processes share one clock, prints `@@progress {json}` while it runs and
-`@@done {json}` at the end. Records go to the spec's `records_path` as JSONL.
+`@@done {json}` at the end, then waits for the next spec. Records go to the spec's `records_path` as JSONL.
 """
 
 from __future__ import annotations
@@ -111,9 +112,14 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def main(argv: list[str]) -> int:
-    with open(argv[0], encoding="utf-8") as f:
-        spec = json.load(f)
-    _say("done", run(spec))
+    """Serve phases: each stdin line is a spec path (or `exit`); one `@@done` per phase."""
+    del argv
+    for path in iter(lambda: sys.stdin.readline().strip(), "exit"):
+        if not path:  # stdin closed
+            break
+        with open(path, encoding="utf-8") as f:
+            spec = json.load(f)
+        _say("done", run(spec))
     return 0
 
 

@@ -7,6 +7,8 @@ generator processes that deal the arrivals round-robin and share one start time.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import math
 import os
@@ -123,20 +125,22 @@ def run_phase(
         "drain_timeout_s": phase.drain_timeout_s,
         "tags": phase.tags(),
     }
-    children, rec_paths = [], []
+    rec_paths = []
     safe_id = phase.id.replace("/", "_").replace("=", "")
-    for rank in range(processes):
-        spec = dict(base)
-        if phase.scenario == "open":
-            spec["schedule"] = [(i, t) for i, t in enumerate(phase.schedule) if i % processes == rank]
-        rec_path = tmp / f"{safe_id}.{rank}.jsonl"
-        rec_path.unlink(missing_ok=True)
-        spec["records_path"] = str(rec_path)
-        spec_path = tmp / f"{safe_id}.{rank}.spec.json"
-        spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
-        rec_paths.append(rec_path)
-        children.append(_spawn(spec_path, tmp / f"{safe_id}.{rank}.log"))
+    children = _generators(processes, tmp)
     try:
+        for rank, child in enumerate(children):
+            spec = dict(base)
+            if phase.scenario == "open":
+                spec["schedule"] = [(i, t) for i, t in enumerate(phase.schedule) if i % processes == rank]
+            rec_path = tmp / f"{safe_id}.{rank}.jsonl"
+            rec_path.unlink(missing_ok=True)
+            spec["records_path"] = str(rec_path)
+            spec_path = tmp / f"{safe_id}.{rank}.spec.json"
+            spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+            rec_paths.append(rec_path)
+            child.stdin.write(f"{spec_path}\n")
+            child.stdin.flush()
         for child in children:
             _expect(child, "ready")
         start = time.time() + START_MARGIN_S
@@ -145,11 +149,9 @@ def run_phase(
             child.stdin.flush()
         done = _follow(children, phase.total(), progress)
         wall = time.time() - start
-    finally:
-        for child in children:
-            if child.poll() is None:
-                child.kill()
-            child.wait()
+    except BaseException:
+        close_generators()  # a child in an unknown state is not reused
+        raise
     records: list[dict] = []
     for path in rec_paths:
         if path.is_file():
@@ -160,13 +162,44 @@ def run_phase(
     )
 
 
-def _spawn(spec_path: Path, log_path: Path) -> subprocess.Popen:
+# Generator processes are kept between phases (importing Locust costs a second or more per process).
+_GENERATORS: list[subprocess.Popen] = []
+
+
+def _generators(n: int, log_dir: Path) -> list[subprocess.Popen]:
+    """`n` live generator processes, reusing the kept ones."""
+    alive = [c for c in _GENERATORS if c.poll() is None]
+    _GENERATORS[:] = alive
+    while len(_GENERATORS) < n:
+        _GENERATORS.append(_spawn(log_dir / f"generator.{len(_GENERATORS)}.{os.getpid()}.log"))
+    return _GENERATORS[:n]
+
+
+def close_generators() -> None:
+    """Stop the kept generator processes (also done at interpreter exit)."""
+    while _GENERATORS:
+        child = _GENERATORS.pop()
+        if child.poll() is None:
+            with contextlib.suppress(OSError, ValueError):
+                child.stdin.write("exit\n")
+                child.stdin.flush()
+            try:
+                child.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+atexit.register(close_generators)
+
+
+def _spawn(log_path: Path) -> subprocess.Popen:
     env = dict(os.environ)
     root = str(Path(__file__).resolve().parent.parent)
     env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     with open(log_path, "w", encoding="utf-8") as log:  # stderr to a file: a full pipe would block the child
         child = subprocess.Popen(
-            [sys.executable, "-m", "loadtest.phase", str(spec_path)],
+            [sys.executable, "-m", "loadtest.phase"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=log,
@@ -216,6 +249,4 @@ def _follow(children: list[subprocess.Popen], total: int | None, progress: Progr
                 pending.remove(k)
             if progress:
                 progress(sum(counts), total)
-    for child in children:
-        child.wait()
     return results
