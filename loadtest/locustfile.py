@@ -4,11 +4,13 @@
     locust -f loadtest/locustfile.py --host http://127.0.0.1:8000 ChatUser
     # headless open loop at 12 req/s for 2 minutes, records to JSONL:
     locust -f loadtest/locustfile.py --host URL --headless -u 1 -t 2m --rate 12 --records out.jsonl FixedRateUser
-    # rates one process cannot generate: a master and N workers, -u N dispatchers, each at rate/N
-    locust -f loadtest/locustfile.py --master --expect-workers 4 --headless -u 4 -t 2m --rate 400 FixedRateUser
-    locust -f loadtest/locustfile.py --worker --master-host 127.0.0.1          # x4
+    # rates one process cannot generate: a master and N workers, N dispatchers (-u N --dispatchers N), each
+    # at rate/N; the master forwards these options (and --records: each worker appends its pid) to workers
+    locust -f loadtest/locustfile.py --master --expect-workers 4 --headless -u 4 --dispatchers 4 -t 2m \
+        --rate 400 --records out.jsonl FixedRateUser
+    locust -f loadtest/locustfile.py --worker --master-host 127.0.0.1 FixedRateUser     # x4
 
-FixedRateUser instances are open-loop dispatchers: each sends rate/users arrivals per second on its own
+FixedRateUser instances are open-loop dispatchers: each sends rate/dispatchers arrivals per second on its own
 schedule (the sum of independent Poisson streams is a Poisson stream of the total rate) and never waits
 for responses. Locust's statistics show "POST chat" (E2E), "TTFT chat" and "TPOT chat"; --records adds one
 JSONL line per request (per process: the pid is appended) with ITL lists and τ.
@@ -45,6 +47,12 @@ def _options(parser) -> None:
     group.add_argument("--records", default="", help="Append one JSONL record per request to this path.")
     group.add_argument(
         "--max-inflight", type=int, default=1024, help="FixedRateUser: in-flight cap per user."
+    )
+    group.add_argument(
+        "--dispatchers",
+        type=int,
+        default=1,
+        help="FixedRateUser: how many run in all (= -u); each sends rate/this.",
     )
 
 
@@ -95,14 +103,14 @@ class ChatUser(ClosedLoopChatUser):
 
 
 class FixedRateUser(OpenLoopDispatcher):
-    """Open loop: a dispatcher sending rate/users arrivals per second, independent of responses."""
+    """Open loop: a dispatcher sending rate/dispatchers arrivals per second, independent of responses."""
 
     abstract = False
     fixed_count = 0
 
     def on_start(self) -> None:
         o = self.environment.parsed_options
-        users = max(1, int(getattr(o, "num_users", 1) or 1))
+        users = max(1, o.dispatchers)
         seed = o.seed + id(self) % 100_003
         rate = o.rate / users
         offset = random.Random(seed).random() / rate if o.arrival == "constant" else 0.0
