@@ -103,6 +103,13 @@ class EngineConfig(StrictModel):
         le=16,
         description="Draft tokens proposed per step (vLLM num_speculative_tokens; SGLang chain length).",
     )
+    draft_tokens_by_batch: list[tuple[int, int, int]] | None = Field(
+        None,
+        description=(
+            "vLLM dynamic speculation: [[first_batch, last_batch, k], ...] from batch size 1 up, k <= "
+            "num_draft_tokens, k = 0 turns the draft off at that batch size (where it stops paying); None: always k."
+        ),
+    )
     served_model_name: str | None = Field(
         None,
         description="The model name clients send and /v1/models lists; None: the model directory's name.",
@@ -164,6 +171,21 @@ class EngineConfig(StrictModel):
     extra_env: dict[str, str] = Field(
         default_factory=dict, description="Extra environment variables for the engine (override ours)."
     )
+
+    @model_validator(mode="after")
+    def _check_schedule(self) -> EngineConfig:
+        if self.draft_tokens_by_batch:
+            prev_end = 0
+            for start, end, k in sorted(self.draft_tokens_by_batch):
+                if not 1 <= start <= end or start <= prev_end or not 0 <= k <= self.num_draft_tokens:
+                    raise ValueError(
+                        "draft_tokens_by_batch: ranges [first, last, k] must be increasing, non-overlapping, "
+                        "with 0 <= k <= num_draft_tokens"
+                    )
+                prev_end = end
+            if min(r[0] for r in self.draft_tokens_by_batch) != 1:
+                raise ValueError("draft_tokens_by_batch: the first range must start at batch size 1")
+        return self
 
     @property
     def speculation_on(self) -> bool:

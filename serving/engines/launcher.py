@@ -124,6 +124,10 @@ def plan(cfg: EngineConfig, *, port: int | None = None, check_port: bool = True)
     python = cfg.python or sys.executable
     engine, device = resolve_engine(cfg, python)
 
+    if engine == "sglang" and cfg.draft_tokens_by_batch:
+        raise SpecstackError(
+            "draft_tokens_by_batch is a vLLM feature; SGLang takes one fixed num_draft_tokens"
+        )
     target = checks.check_target_dir(Path(cfg.model))
     models = [target]
     if cfg.speculation_on:

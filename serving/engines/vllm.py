@@ -23,12 +23,15 @@ VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 VLLM_CPU_HEAD_SIZES = (32, 64, 80, 96, 112, 128, 160, 192, 224, 256, 512)
 
 
-def speculative_config_json(draft: Path | str, num_draft_tokens: int) -> str:
-    """The `--speculative-config` value: EAGLE-3 with `draft`, proposing `num_draft_tokens` per step."""
-    return json.dumps(
-        {"method": "eagle3", "model": str(draft), "num_speculative_tokens": num_draft_tokens},
-        separators=(",", ":"),
-    )
+def speculative_config_json(
+    draft: Path | str, num_draft_tokens: int, by_batch: Sequence[Sequence[int]] | None = None
+) -> str:
+    """The `--speculative-config` value: EAGLE-3 with `draft`, proposing `num_draft_tokens` per step
+    (or per batch size, vLLM's `num_speculative_tokens_per_batch_size`)."""
+    spec: dict = {"method": "eagle3", "model": str(draft), "num_speculative_tokens": num_draft_tokens}
+    if by_batch:
+        spec["num_speculative_tokens_per_batch_size"] = [list(r) for r in by_batch]
+    return json.dumps(spec, separators=(",", ":"))
 
 
 def cpu_env(cfg: EngineConfig, preload_libs: Sequence[str], inherited_ld_preload: str = "") -> dict[str, str]:
@@ -99,7 +102,7 @@ def vllm_command(
             raise ValueError("speculative decoding needs cfg.draft")
         argv += [
             "--speculative-config",
-            speculative_config_json(cfg.draft, cfg.num_draft_tokens),
+            speculative_config_json(cfg.draft, cfg.num_draft_tokens, cfg.draft_tokens_by_batch),
             # Each response (and a stream's final usage chunk) carries metrics.speculative_decoding.
             "--per-request-spec-decode-metrics",
             "summary",

@@ -220,3 +220,21 @@ def test_auto_engine_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(launcher, "_installed", lambda module, python: False)
     assert launcher.resolve_engine(EngineConfig()) == ("vllm", "cuda")
     assert launcher.resolve_engine(EngineConfig(engine="vllm", device="cpu")) == ("vllm", "cpu")
+
+
+def test_dynamic_draft_tokens_schedule(vllm_parser) -> None:
+    from specstack.configbase import validate
+    from specstack.errors import SpecstackError
+
+    cfg = spec_cfg(num_draft_tokens=4, draft_tokens_by_batch=[(1, 2, 4), (3, 8, 2), (9, 256, 0)])
+    args = parse_vllm(vllm_parser, vllm_command(cfg, device="cpu", python="p").argv)
+    spec = args.speculative_config
+    spec = json.loads(spec) if isinstance(spec, str) else spec
+    assert spec["num_speculative_tokens_per_batch_size"] == [[1, 2, 4], [3, 8, 2], [9, 256, 0]]
+    from vllm.v1.spec_decode.dynamic.utils import build_dynamic_sd_schedule_lookup
+
+    lookup = build_dynamic_sd_schedule_lookup(spec["num_speculative_tokens_per_batch_size"], 16, 4)
+    assert lookup[1:] == [4, 4, 2, 2, 2, 2, 2, 2] + [0] * 8
+    for bad in ([(2, 4, 3)], [(1, 4, 3), (3, 8, 1)], [(1, 4, 9)]):
+        with pytest.raises(SpecstackError, match="draft_tokens_by_batch"):
+            validate(EngineConfig, {"model": "/m", "draft": "/d", "draft_tokens_by_batch": bad}, "x.yaml")
