@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import platform
 import shutil
@@ -207,6 +208,75 @@ async def max_rate(base: str, concurrency: int, duration: float) -> float:
         return done / (time.perf_counter() - t)
 
 
+def app_path_cpu_us(n: int = 3000) -> float:
+    """CPU per request of the gateway's own Python path (envelope, auth, limits, validation, routing, metrics,
+    response), driven in-process through ASGI with the engine call stubbed out: no sockets, no scheduler, so
+    other processes on the machine hardly change it."""
+    import uvloop
+
+    from serving.gateway.app import create_app
+    from serving.gateway.auth import KeyStore
+    from serving.gateway.config import GatewayConfig
+    from serving.gateway.proxy import Opened
+
+    cfg = GatewayConfig(models={"demo": {"plain": ["http://127.0.0.1:9"]}}, access_log=False)
+    app = create_app(cfg, KeyStore.from_entries([{"name": "bench", "key": KEY}], cfg.default_limits))
+    gw = app.state.gateway
+    answer = json.dumps({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "tok"}}],
+                         "usage": {"prompt_tokens": 3, "completion_tokens": 5, "total_tokens": 8},
+                         "metrics": {"speculative_decoding": {"mean_acceptance_length": 2.5, "num_spec_steps": 2,
+                                                              "num_draft_tokens": 6, "num_accepted_draft_tokens": 3}}}
+                        ).encode()  # fmt: skip
+
+    class Stub:
+        async def send(self, plan, path, body, headers, *, stream, start):
+            replica = gw.replicas[0]
+            replica.acquire()
+            replica.release("ok")
+            return Opened(replica, 200, content=answer, released=True)
+
+    body = json.dumps(BODY).encode()
+    headers = [(b"host", b"x"), (b"content-type", b"application/json"), (b"authorization", f"Bearer {KEY}".encode()),
+               (b"content-length", str(len(body)).encode())]  # fmt: skip
+    scope = {"type": "http", "asgi": {"version": "3.0", "spec_version": "2.3"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": "/v1/chat/completions", "raw_path": b"/v1/chat/completions",
+             "query_string": b"", "root_path": "", "headers": headers, "client": ("127.0.0.1", 1),
+             "server": ("127.0.0.1", 2)}  # fmt: skip
+
+    async def one() -> None:
+        messages = [{"type": "http.request", "body": body, "more_body": False}]
+        never = asyncio.get_running_loop().create_future()
+        sent = []
+
+        async def receive() -> dict:
+            return messages.pop() if messages else await never
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        await app(dict(scope), receive, send)
+        assert sent[0]["status"] == 200, sent
+
+    async def run() -> float:
+        async with app.router.lifespan_context(app):
+            gw.forwarder = Stub()
+            for _ in range(300):
+                await one()
+            t = time.process_time()
+            for _ in range(n):
+                await one()
+            return (time.process_time() - t) / n * 1e6
+
+    logging_level = logging.getLogger("specstack.gateway").level
+    logging.getLogger("specstack.gateway").setLevel(
+        logging.ERROR
+    )  # the stub replica is "down" for health checks
+    try:
+        return uvloop.run(run())
+    finally:
+        logging.getLogger("specstack.gateway").setLevel(logging_level)
+
+
 def pct(xs: list[float], q: float) -> float:
     return statistics.quantiles(xs, n=1000, method="inclusive")[int(q * 10) - 1] if len(xs) > 1 else xs[0]
 
@@ -229,6 +299,9 @@ def main() -> int:
     a = ap.parse_args()
 
     results: dict = {"targets": {}}
+    results["app_path_cpu_us"] = app_path_cpu_us()
+    print(f"[bench] the gateway's Python path, in-process, engine call stubbed: {results['app_path_cpu_us']:.0f} us "
+          "CPU per request", flush=True)  # fmt: skip
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
         targets, pids = start_targets(stack, a.litellm, Path(tmp))
         results["targets"] = {name: {} for name in targets}
