@@ -149,3 +149,26 @@ def test_locustfile_headless_open_loop_writes_records(tmp_path):
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
     assert 20 <= len(rows) <= 32 and all(r["ok"] for r in rows)
     assert "TTFT" in proc.stderr + proc.stdout
+
+
+def test_cli_run_with_flags_only(tmp_path, capsys):
+    from specstack.cli import main
+
+    data = tmp_path / "sft.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}]}) + "\n")
+    with (
+        timed_server(ttft_ms=20, itl_ms=10, tokens=4, spec_style="none") as plain,
+        timed_server(ttft_ms=20, itl_ms=10, tokens=4) as spec,
+    ):
+        code = main(["loadtest", "run", "--plain-url", plain, "--spec-url", spec + "/v1", "--dataset", str(data),
+                     "--concurrencies", "1,2", "--requests-per-level", "3", "--rate", "5", "--arrival", "constant",
+                     "--duration", "1", "--no-capacity", "--max-tokens", "4", "--no-progress",
+                     "--out-dir", str(tmp_path / "o")])  # fmt: skip
+    assert code == 0
+    assert capsys.readouterr().out.strip().endswith("report.md")
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    assert report["config"]["fixed_rate"]["rate"] == 5.0 and report["capacity"] is None
+    counts = {p["id"]: p["summary"]["requests"] for p in report["phases"]}
+    assert counts == {"sweep/plain/c=1": 3, "sweep/plain/c=2": 3, "fixed_rate/configured/plain/r=5": 5,
+                      "sweep/spec/c=1": 3, "sweep/spec/c=2": 3, "fixed_rate/configured/spec/r=5": 5}  # fmt: skip
+    assert consistency_problems(tmp_path / "o") == []
