@@ -11,6 +11,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, Field
 
+from adaptation.config import AdaptConfig
 from draft_training.config import DraftConfig
 from loadtest.config import LoadtestConfig
 from serving.engines.config import EngineConfig
@@ -33,6 +34,9 @@ class RunConfig(StrictModel):
     draft: DraftConfig | None = Field(None, description="EAGLE-3 draft-head training and offline evaluation.")
     loadtest: LoadtestConfig | None = Field(
         None, description="Load test: speculative vs plain, batch-size sweep, fixed rate, capacity probe, report."
+    )
+    adapt: AdaptConfig | None = Field(
+        None, description="Adapt a base model to Russian: tokenizer train/prune/merge, embedding training."
     )
     gateway: GatewayConfig | None = Field(
         None, description="The OpenAI-compatible gateway: model pools, API keys, limits, timeouts, load-aware routing."

@@ -1,0 +1,220 @@
+"""`specstack adapt ...`: tokenizer (train, prune, merge, report) and embeddings (init, freeze, unfreeze).
+
+Every command reads the `adapt:` section of `--config FILE` (optional: defaults otherwise) and lets flags
+override its fields. Stages are cached by a key of their inputs; `--force` rebuilds. Heavy imports stay
+inside the commands so `--help` is fast.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+PATH = click.Path(path_type=Path)
+
+CONFIG_OPTION = click.option(
+    "--config",
+    "config_path",
+    type=PATH,
+    help="Run config (YAML) with an adapt: section (defaults if omitted).",
+)
+FORCE_OPTION = click.option("--force", is_flag=True, help="Rebuild even if the stage is up to date.")
+
+# flag -> (dotted field of the adapt section, click option kwargs)
+COMMON_FLAGS: dict[str, tuple[str, dict]] = {
+    "--base-model": ("base_model", {"type": PATH, "help": "Base model (HF dir)."}),
+    "--base-tokenizer": (
+        "base_tokenizer",
+        {
+            "type": PATH,
+            "help": "Base tokenizer: HF dir, tokenizer.json or *.tiktoken (default: the model's).",
+        },
+    ),
+    "--out-dir": ("out_dir", {"type": PATH, "help": "Where the stages write."}),
+    "--seed": ("seed", {"type": int, "help": "Seed."}),
+}
+CORPUS_FLAGS: dict[str, tuple[str, dict]] = {
+    f"--{name.replace('_', '-')}": (f"corpora.{name}", {"type": PATH, "multiple": True, "help": help_})
+    for name, help_ in {
+        "russian_train": "Russian training text file (repeatable).",
+        "english_train": "English training text file (repeatable).",
+        "code_train": "Code training text file (repeatable).",
+        "russian_heldout": "Held-out Russian text file (repeatable).",
+        "english_heldout": "Held-out English text file (repeatable).",
+        "code_heldout": "Held-out code text file (repeatable).",
+    }.items()
+}
+TOKENIZER_FLAGS: dict[str, tuple[str, dict]] = {
+    "--vocab-size": ("tokenizer.vocab_size", {"type": int, "help": "Russian tokenizer size."}),
+    "--min-frequency": (
+        "tokenizer.min_frequency",
+        {"type": int, "help": "Minimum pair frequency for a merge."},
+    ),
+    "--coverage": ("tokenizer.coverage", {"type": float, "help": "Share of token occurrences kept (0.99)."}),
+    "--russian-candidates": (
+        "tokenizer.russian_candidates",
+        {"type": click.Choice(["cyrillic", "non_latin"]), "help": "Which Russian tokens may be kept."},
+    ),
+}
+EMBEDDING_FLAGS: dict[str, tuple[str, dict]] = {
+    "--pad-to-multiple-of": ("embeddings.pad_to_multiple_of", {"type": int, "help": "Round rows up."}),
+    "--seq-len": ("embeddings.seq_len", {"type": int, "help": "Tokens per training sequence."}),
+    "--eval-documents": ("embeddings.eval_documents", {"type": int, "help": "Held-out docs per domain."}),
+}
+
+
+def stage_flags(stage: str) -> dict[str, tuple[str, dict]]:
+    """--steps/--lr/--batch-size of one training stage (freeze or unfreeze)."""
+    return {
+        "--steps": (f"embeddings.{stage}.max_steps", {"type": int, "help": "Optimizer steps."}),
+        "--lr": (f"embeddings.{stage}.lr", {"type": float, "help": "Peak learning rate."}),
+        "--batch-size": (f"embeddings.{stage}.batch_size", {"type": int, "help": "Sequences per step."}),
+    }
+
+
+def with_flags(*tables: dict[str, tuple[str, dict]]) -> Callable:
+    """Add the flags of `tables` to a command; they arrive in **overrides keyed by dotted field."""
+
+    def decorate(f: Callable) -> Callable:
+        for table in reversed(tables):
+            for flag, (field, kwargs) in reversed(table.items()):
+                f = click.option(flag, field.replace(".", "__"), **kwargs)(f)
+        return f
+
+    return decorate
+
+
+def load_adapt_config(config_path: Path | None, overrides: dict[str, Any]):
+    """The adapt: section (or defaults) with the given flags applied, validated again."""
+    from adaptation.config import AdaptConfig
+    from specstack.configbase import validate
+
+    if config_path is not None:
+        from specstack.config import load_run_config, require_section
+
+        data = require_section(load_run_config(config_path), "adapt", config_path).model_dump(mode="json")
+    else:
+        data = AdaptConfig().model_dump(mode="json")
+    for key, value in overrides.items():
+        if value is None or value == ():
+            continue
+        *parents, leaf = key.split("__")
+        node = data
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = [str(v) for v in value] if isinstance(value, tuple) else value
+    return validate(AdaptConfig, data, str(config_path) if config_path else "command-line flags")
+
+
+@click.group()
+def adapt() -> None:
+    """Adapt a base model to Russian: tokenizer (train, prune, merge, report), embeddings (init, freeze,
+    unfreeze)."""
+
+
+@adapt.group()
+def tokenizer() -> None:
+    """Russian BPE on the base's pipeline, prune both sides at a coverage percentile, merge, report density."""
+
+
+@adapt.group()
+def embeddings() -> None:
+    """Resize to the merged vocabulary, train new rows with old rows frozen, then train everything."""
+
+
+@tokenizer.command("train")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, TOKENIZER_FLAGS)
+@FORCE_OPTION
+def tokenizer_train(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Train the Russian byte-level BPE with exactly the base tokenizer's normalizer/pre-tokenizer/decoder."""
+    from adaptation.pipeline import train_stage
+
+    click.echo(train_stage(load_adapt_config(config_path, overrides), force))
+
+
+@tokenizer.command("prune")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, TOKENIZER_FLAGS)
+@FORCE_OPTION
+def tokenizer_prune(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Keep the base's tokens English/code use and the Russian side's tokens Russian uses (coverage)."""
+    from adaptation.pipeline import prune_stage
+
+    for path in prune_stage(load_adapt_config(config_path, overrides), force):
+        click.echo(path)
+
+
+@tokenizer.command("merge")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, TOKENIZER_FLAGS)
+@FORCE_OPTION
+def tokenizer_merge(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Append the Russian tokens and merges to the pruned base; write an HF tokenizer dir."""
+    from adaptation.pipeline import merge_stage
+
+    click.echo(merge_stage(load_adapt_config(config_path, overrides), force))
+
+
+@tokenizer.command("report")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, TOKENIZER_FLAGS)
+@FORCE_OPTION
+@click.option("--json", "json_path", type=PATH, help="Also write the report as JSON here.")
+def tokenizer_report(config_path: Path | None, force: bool, json_path: Path | None, **overrides: Any) -> None:
+    """Print the density table: tokens with Cyrillic/Latin/other, chars/token on held-out ru/en/code."""
+    from adaptation.pipeline import report_stage
+    from adaptation.tokenizer.report import render_markdown
+    from specstack.io import atomic_write_json
+
+    report = report_stage(load_adapt_config(config_path, overrides), force)
+    click.echo(render_markdown(report), nl=False)
+    if json_path:
+        atomic_write_json(json_path, report)
+
+
+@embeddings.command("init")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, EMBEDDING_FLAGS)
+@FORCE_OPTION
+def embeddings_init(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Resize the base model to the merged vocabulary; new rows start as the mean of their base pieces."""
+    from adaptation.pipeline import init_stage
+
+    click.echo(init_stage(load_adapt_config(config_path, overrides), force))
+
+
+@embeddings.command("freeze")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, EMBEDDING_FLAGS, stage_flags("freeze"))
+@FORCE_OPTION
+def embeddings_freeze(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Train only the embedding matrices, old-token rows frozen by gradient hooks (resumes a killed run)."""
+    from adaptation.pipeline import embeddings_stage
+
+    click.echo(embeddings_stage(load_adapt_config(config_path, overrides), "freeze", force))
+
+
+@embeddings.command("unfreeze")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, EMBEDDING_FLAGS, stage_flags("unfreeze"))
+@FORCE_OPTION
+def embeddings_unfreeze(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """Train all parameters on the same data (resumes a killed run)."""
+    from adaptation.pipeline import embeddings_stage
+
+    click.echo(embeddings_stage(load_adapt_config(config_path, overrides), "unfreeze", force))
+
+
+@adapt.command("run")
+@CONFIG_OPTION
+@with_flags(COMMON_FLAGS, CORPUS_FLAGS, TOKENIZER_FLAGS, EMBEDDING_FLAGS)
+@FORCE_OPTION
+def run_all(config_path: Path | None, force: bool, **overrides: Any) -> None:
+    """The whole chain: train, prune, merge, report, init, freeze, unfreeze (cached stages are skipped)."""
+    from adaptation.pipeline import adapt_all
+
+    click.echo(adapt_all(load_adapt_config(config_path, overrides), force))
