@@ -274,8 +274,12 @@ def run_loadtest(
 
 
 def run_demo_loadtest(run_cfg: Any) -> Path:
-    """`make demo`'s load-test stage: the run config's `loadtest:` section (start_servers on, the `serve:`
-    section's engine) or a short default; returns report.md's path."""
+    """`make demo`'s load-test stage; returns report.md's path.
+
+    Uses the run config's `loadtest:` section (default: a short sweep 1..16 and a 20 s run at 12 req/s, no
+    capacity probe) with the engines started here from its `serve:` section (default: vLLM on the demo
+    target and draft under `demo.out_dir`).
+    """
     cfg = getattr(run_cfg, "loadtest", None) or LoadtestConfig(
         start_servers=True,
         max_tokens=64,
@@ -286,4 +290,10 @@ def run_demo_loadtest(run_cfg: Any) -> Path:
     )
     if not cfg.start_servers and not (cfg.plain_url and cfg.spec_url):
         cfg = cfg.model_copy(update={"start_servers": True})
-    return run_loadtest(cfg, getattr(run_cfg, "serve", None))
+    engine = getattr(run_cfg, "serve", None)
+    if engine is None and cfg.start_servers:
+        from serving.engines import EngineConfig
+
+        demo_dir = Path(getattr(getattr(run_cfg, "demo", None), "out_dir", "artifacts/demo"))
+        engine = EngineConfig(model=demo_dir / "target", draft=demo_dir / "draft", port=0)
+    return run_loadtest(cfg, engine)
