@@ -110,18 +110,25 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 
 
 def ttt_attention(
-    q: torch.Tensor, k1: torch.Tensor, v1: torch.Tensor, ks: list[torch.Tensor], vs: list[torch.Tensor]
+    q: torch.Tensor,
+    k1: torch.Tensor,
+    v1: torch.Tensor,
+    ks: list[torch.Tensor],
+    vs: list[torch.Tensor],
+    start: int = 0,
 ) -> torch.Tensor:
-    """Attention of one unroll step.
+    """Attention of one unroll step for rows start..T-1.
 
-    q [B, KV, G, T, D] (query heads grouped by their key/value head); k1, v1 [B, KV, T, D] are the step-1
-    keys/values (causal: row t sees rows <= t); ks, vs hold the same row's own keys/values of steps 2..j
-    (row t sees only row t). Returns [B, T, KV*G*D].
+    q [B, KV, G, R, D] (query heads grouped by their key/value head; R = T - start rows); k1, v1
+    [B, KV, T, D] are the step-1 keys/values of all rows (causal: row t sees rows <= t); ks, vs hold the
+    same rows' own keys/values of steps 2..j (row t sees only row t). Returns [B, R, KV*G*D].
     """
-    B, KV, G, T, D = q.shape
+    B, KV, G, R, D = q.shape
+    T = k1.shape[2]
     scale = D**-0.5
     scores = torch.einsum("bkgtd,bksd->bkgts", q, k1) * scale
-    causal = torch.ones(T, T, dtype=torch.bool, device=q.device).tril()
+    rows = torch.arange(start, start + R, device=q.device)
+    causal = torch.arange(T, device=q.device)[None, :] <= rows[:, None]
     scores = scores.masked_fill(~causal, float("-inf"))
     if ks:
         own = torch.stack([(q * k.unsqueeze(2)).sum(-1) for k in ks], dim=-1) * scale  # [B,KV,G,T,j-1]
@@ -130,7 +137,7 @@ def ttt_attention(
     out = torch.einsum("bkgts,bksd->bkgtd", probs[..., :T], v1)
     for i, v in enumerate(vs):
         out = out + probs[..., T + i, None] * v.unsqueeze(2)
-    return out.permute(0, 3, 1, 2, 4).reshape(B, T, KV * G * D)
+    return out.permute(0, 3, 1, 2, 4).reshape(B, R, KV * G * D)
 
 
 class Attention(nn.Module):
@@ -230,31 +237,39 @@ class DraftHead(nn.Module):
         hidden: torch.Tensor,
         positions: torch.Tensor,
         cache: list[tuple[torch.Tensor, torch.Tensor]],
+        start: int = 0,
     ) -> torch.Tensor:
-        """One unroll step for every row; appends this step's keys/values to `cache`; returns `pre`."""
+        """One unroll step for rows start..T-1; appends its keys/values to `cache`; returns `pre`."""
         layer = self.midlayer
         x = torch.cat([layer.input_layernorm(self.embed_tokens(tokens)), layer.hidden_norm(hidden)], dim=-1)
         q, k, v = layer.self_attn.qkv(x, positions)
         cache.append((k, v))
         (k1, v1), own = cache[0], cache[1:]
-        attn = ttt_attention(q, k1, v1, [k for k, _ in own], [v for _, v in own])
+        attn = ttt_attention(q, k1, v1, [k for k, _ in own], [v for _, v in own], start)
         r = layer.self_attn.o_proj(attn) + hidden
         return layer.mlp(layer.post_attention_layernorm(r)) + r
 
-    def unroll(self, h: torch.Tensor, input_ids: torch.Tensor, steps: int) -> list[torch.Tensor]:
-        """Training-time-test unroll: `pre` of steps 1..steps for every row.
+    def unroll(
+        self, h: torch.Tensor, input_ids: torch.Tensor, steps: int, start: int = 0
+    ) -> list[torch.Tensor]:
+        """Training-time-test unroll: `pre` of steps 1..steps.
 
         h [B, T, hidden] is fc(aux) (aux state of position t in row t); row t of step j (1-based) reads
-        token input_ids[t + j] (0 past the end) at position t + j - 1.
+        token input_ids[t + j] (0 past the end) at position t + j - 1. Step 1 covers every row (its keys
+        are everyone's context); steps 2.. cover rows start..T-1 only (rows before `start` have no loss
+        there), so their outputs are [B, T - start, hidden].
         """
         T = input_ids.shape[1]
         cache: list[tuple[torch.Tensor, torch.Tensor]] = []
         outs = []
         for j in range(1, steps + 1):
-            tokens = F.pad(input_ids[:, j:], (0, j), value=0)
-            positions = torch.arange(T, device=input_ids.device) + (j - 1)
-            h = self.step(tokens, h, positions, cache)
+            s = 0 if j == 1 else start
+            tokens = F.pad(input_ids[:, j:], (0, j), value=0)[:, s:]
+            positions = torch.arange(s, T, device=input_ids.device) + (j - 1)
+            h = self.step(tokens, h, positions, cache, s)
             outs.append(h)
+            if j == 1:
+                h = h[:, start:]
         return outs
 
     def logits(self, pre: torch.Tensor) -> torch.Tensor:

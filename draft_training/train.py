@@ -131,27 +131,36 @@ def ttt_loss(
     """
     T = batch.input_ids.shape[1]
     steps = min(len(weights), T - 2)
-    pres = head.unroll(head.project(aux), batch.input_ids, steps)
+    start = first_needed_row(batch.loss_mask, steps)
+    pres = head.unroll(head.project(aux), batch.input_ids, steps, start)
     top = target_logits.argmax(-1)  # the target's greedy token, full vocabulary
     in_vocab = head.t2d[top].float()
     draft_logits = target_logits if head.vocab.is_identity else target_logits[..., head.draft_to_target]
     total = aux.new_zeros(())
     metrics: dict[str, Any] = {"loss_steps": [], "acc_steps": []}
     for j, pre in enumerate(pres, 1):
-        R = T - j - 1
-        sel = batch.loss_mask[:, j + 1 :] > 0  # rows whose predicted token is an assistant token
+        s = 0 if j == 1 else start  # pre holds rows s..T-1; row t predicts x[t+j+1], so t < T-j-1
+        sel = batch.loss_mask[:, s + j + 1 :] > 0  # rows whose predicted token is an assistant token
+        R = sel.shape[1]
         logits = head.logits(pre[:, :R][sel]).float()  # lm_head only where there is a loss
-        labels = torch.softmax(draft_logits[:, j : j + R][sel].float(), dim=-1)
-        lmask = in_vocab[:, j : j + R][sel]
+        labels = torch.softmax(draft_logits[:, s + j : s + j + R][sel].float(), dim=-1)
+        lmask = in_vocab[:, s + j : s + j + R][sel]
         ce = -(labels * F.log_softmax(logits, dim=-1)).sum(-1)
         loss_j = (ce * lmask).sum() / lmask.sum().clamp_min(1)
         total = total + weights[j - 1] * loss_j
         with torch.no_grad():
-            hit = (head.to_target_ids(logits.argmax(-1)) == top[:, j : j + R][sel]).float()
+            hit = (head.to_target_ids(logits.argmax(-1)) == top[:, s + j : s + j + R][sel]).float()
             metrics["acc_steps"].append(float(hit.mean()) if hit.numel() else 0.0)
             metrics["loss_steps"].append(float(loss_j))
     metrics["tokens"] = int(batch.loss_mask.sum())
     return total, metrics
+
+
+def first_needed_row(loss_mask: torch.Tensor, steps: int) -> int:
+    """The first row any step >= 2 needs: row t's chain predicts x[t+2..t+steps+1]; none before the batch's
+    first assistant token can carry a loss there (step 1 still covers every row: its keys are context)."""
+    hits = loss_mask.sum(0).nonzero()
+    return 0 if len(hits) == 0 else max(0, int(hits[0]) - steps - 1)
 
 
 class RunLogger:

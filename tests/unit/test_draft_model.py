@@ -114,3 +114,46 @@ def test_batched_unroll_equals_per_sequence(head):
         single = head.unroll(h1[b : b + 1], ids[b : b + 1], 3)
         for j in range(3):
             torch.testing.assert_close(batched[j][b], single[j][0])
+
+
+def test_unroll_from_a_start_row_equals_the_full_unroll(head):
+    torch.manual_seed(4)
+    ids = torch.randint(0, 50, (2, 14))
+    h1 = torch.randn(2, 14, 32, dtype=torch.float64)
+    full = head.unroll(h1, ids, 4)
+    part = head.unroll(h1, ids, 4, start=5)
+    torch.testing.assert_close(part[0], full[0])  # step 1 covers every row
+    for j in range(1, 4):
+        torch.testing.assert_close(part[j], full[j][:, 5:])
+
+
+def test_skipping_prompt_rows_leaves_the_loss_and_gradients_unchanged(head, monkeypatch):
+    from draft_training import train as T
+
+    torch.manual_seed(5)
+    B, L = 2, 16
+    ids = torch.randint(0, 50, (B, L))
+    mask = torch.zeros(B, L, dtype=torch.float64)
+    mask[0, 11:] = 1
+    mask[1, 9:14] = 1
+    aux, logits = torch.randn(B, L, 96, dtype=torch.float64), torch.randn(B, L, 50, dtype=torch.float64)
+    batch, weights = T.Batch(ids, mask), T.step_weights(3, 0.8)
+    assert T.first_needed_row(mask, 3) == 5
+
+    def loss_and_grads():
+        head.zero_grad()
+        loss, metrics = T.ttt_loss(head, aux, logits, batch, weights)
+        loss.backward()
+        return (
+            loss.detach(),
+            {n: p.grad.clone() for n, p in head.named_parameters() if p.grad is not None},
+            metrics,
+        )
+
+    skipped = loss_and_grads()
+    monkeypatch.setattr(T, "first_needed_row", lambda *_: 0)
+    full = loss_and_grads()
+    torch.testing.assert_close(skipped[0], full[0])
+    for n in full[1]:
+        torch.testing.assert_close(skipped[1][n], full[1][n])
+    assert skipped[2]["acc_steps"] == full[2]["acc_steps"]
