@@ -21,7 +21,8 @@ BOB = "sk-bob-00000000002"
 DEFAULT_KEYS = [{"name": "alice", "key": ALICE}, {"name": "bob", "key": BOB}]
 FAST = {
     "timeouts": {"connect_s": 1.0, "first_byte_s": 10.0, "total_s": 20.0},
-    "health": {"interval_s": 0.2, "timeout_s": 0.5, "unhealthy_after": 1},
+    # quick probes, but patient enough that a loaded test machine does not make replicas flap
+    "health": {"interval_s": 0.2, "timeout_s": 2.0, "unhealthy_after": 2},
     "drain_timeout_s": 5.0,
     "access_log": False,
 }

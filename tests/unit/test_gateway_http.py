@@ -291,11 +291,11 @@ def test_slow_upstream_is_a_504(up):
         t = time.monotonic()
         with pytest.raises(openai.InternalServerError) as e:
             c.chat.completions.create(**chat())
-        assert e.value.status_code == 504 and time.monotonic() - t < 2
+        assert e.value.status_code == 504 and time.monotonic() - t < 2.5
         t = time.monotonic()
         with pytest.raises(openai.InternalServerError) as e:
             list(c.chat.completions.create(**chat(), stream=True))
-        assert e.value.status_code == 504 and time.monotonic() - t < 1.5
+        assert e.value.status_code == 504 and time.monotonic() - t < 2.5
         assert gw.metric("specstack_gateway_requests_total", status="504") == 2
 
 
@@ -343,13 +343,12 @@ def test_circuit_breaker_stops_sending_to_a_failing_replica():
 def test_health_checks_take_a_replica_out_and_back(up):
     with ScriptedUpstream(Script(), name="b") as b, running_gateway(one_model(up.url, b.url)) as gw:
         b.script.healthy = False
-        time.sleep(0.6)
+        _eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 0)
         for _ in range(4):
             gw.client().chat.completions.create(**chat())
         assert len(b.received) == 0 and len(up.received) == 4
         b.script.healthy = True
-        time.sleep(0.6)
-        assert gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 1
+        _eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 1)
 
 
 def test_client_disconnect_cancels_the_engine_request(up):
@@ -368,7 +367,7 @@ def test_client_disconnect_cancels_the_engine_request(up):
         assert gw.metric("specstack_gateway_in_flight_requests") == 0
 
 
-def _eventually(cond, timeout: float = 3.0) -> None:
+def _eventually(cond, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not cond():
         assert time.monotonic() < deadline, "condition not met in time"
@@ -398,7 +397,7 @@ def test_load_aware_routing_splits_by_threshold():
         ScriptedUpstream(Script(ttft_s=0.5), name="plain") as plain,
     ):
         models = {"demo": {"speculative": [spec.url], "plain": [plain.url], "spec_inflight_threshold": 2}}
-        with running_gateway(models) as gw:
+        with running_gateway(models, health={"interval_s": 60}) as gw:  # no probe may interfere
             pools = []
             lock = threading.Lock()
 
