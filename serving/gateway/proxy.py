@@ -140,7 +140,7 @@ class Forwarder:
         if last is not None:
             return last
         if not tried:
-            raise GatewayError(503, f"No healthy upstream for model '{plan.pools[0].replicas[0].model}'.",
+            raise GatewayError(503, f"No available upstream for model '{plan.pools[0].replicas[0].model}'.",
                                code="no_healthy_upstream")  # fmt: skip
         raise GatewayError(502, f"Upstream failure: {last_problem}.", code="upstream_unreachable")
 
@@ -150,6 +150,14 @@ class Forwarder:
             replica = pool.pick(now, exclude=tried)
             if replica is not None:
                 return replica
+        if not tried:
+            # Panic mode (as Envoy's): every replica failed its health checks. Probes can fail from overload
+            # (a slow /health) as well as from death, so one attempt beats refusing everything; a dead replica
+            # answers a connect error at once, and its circuit breaker soon stops even that.
+            for pool in plan.pools:
+                replica = pool.pick(now, exclude=tried, panic=True)
+                if replica is not None:
+                    return replica
         return None
 
 

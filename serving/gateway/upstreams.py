@@ -130,14 +130,15 @@ class Pool:
         self.replicas = replicas
         self._turn = 0
 
-    def pick(self, now: float, exclude: Iterable[Replica] = ()) -> Replica | None:
-        """The eligible replica with the fewest outstanding requests (ties rotate); None if there is none."""
+    def pick(self, now: float, exclude: Iterable[Replica] = (), panic: bool = False) -> Replica | None:
+        """The eligible replica with the fewest outstanding requests (ties rotate); None if there is none.
+        `panic`: ignore the health checks (the circuit breaker still counts)."""
         best: Replica | None = None
         n = len(self.replicas)
         self._turn = (self._turn + 1) % n
         for i in range(n):
             r = self.replicas[(self._turn + i) % n]
-            if r in exclude or not r.available(now):
+            if r in exclude or not (r.breaker.allows(now) if panic else r.available(now)):
                 continue
             if best is None or r.outstanding < best.outstanding:
                 best = r

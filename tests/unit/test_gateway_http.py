@@ -272,16 +272,30 @@ def test_one_of_two_upstreams_down_every_request_succeeds(up):
         assert httpx.get(gw.url + "/ready").json()["ready"] is True
 
 
-def test_all_upstreams_down_is_a_fast_503(up):
+def test_all_upstreams_down_fails_fast_then_the_breaker_answers_503(up):
     dead = f"http://127.0.0.1:{free_port()}"
-    with running_gateway(one_model(dead)) as gw:
+    with running_gateway(one_model(dead), breaker={"failure_threshold": 2, "open_s": 60}) as gw:
+        auth = {"Authorization": f"Bearer {ALICE}"}
         t = time.monotonic()
-        r = httpx.post(
-            gw.url + "/v1/chat/completions", json=chat(), headers={"Authorization": f"Bearer {ALICE}"}
+        codes = [httpx.post(gw.url + "/v1/chat/completions", json=chat(), headers=auth) for _ in range(3)]
+        assert time.monotonic() - t < 2
+        assert [r.status_code for r in codes] == [
+            502,
+            502,
+            503,
+        ]  # one panic attempt each, then the open breaker
+        assert (
+            _error(codes[0])["code"] == "upstream_unreachable"
+            and _error(codes[2])["code"] == "no_healthy_upstream"
         )
-        assert r.status_code == 503 and _error(r)["code"] == "no_healthy_upstream"
-        assert time.monotonic() - t < 1
         assert httpx.get(gw.url + "/ready").status_code == 503
+
+
+def test_failing_health_probes_alone_do_not_refuse_traffic(up):
+    up.script.healthy = False  # /health fails (say, too slow under load) but requests are served
+    with running_gateway(one_model(up.url)) as gw:
+        assert httpx.get(gw.url + "/ready").status_code == 503
+        assert gw.client().chat.completions.create(**chat()).choices[0].message.content  # panic mode
 
 
 def test_slow_upstream_is_a_504(up):
