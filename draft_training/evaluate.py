@@ -51,7 +51,7 @@ def match_matrix(
     head: DraftHead, target: Target, ids: list[int], aux_ids: list[int], max_k: int
 ) -> np.ndarray:
     """bool [max_k, T]: draft j (1-based) of row t equals the target's token x[t+j+1]."""
-    x = torch.tensor([ids], device=head.lm_head.weight.device)
+    x = torch.tensor([ids], device=head.lm_head.weight.device)  # the head stays float32
     feats = target.features(x, aux_ids)
     with torch.no_grad():
         pres = head.unroll(head.project(feats.aux), x, max_k)
@@ -132,7 +132,8 @@ def evaluate(cfg: DraftConfig, draft_dir: str | Path | None = None) -> TauResult
         raise SpecstackError("draft eval needs eval_data (a held-out SFT JSONL) in the draft config")
     draft_dir = Path(draft_dir or cfg.output_dir)
     target = Target(cfg.target_model)
-    head, info = load_draft(draft_dir, embed=target.embed.detach())
+    head, info = load_draft(draft_dir, embed=target.embed.detach().float().cpu())
+    head.to(target.model.device)
     head_type = info.get("head_type", "eagle3")
     aux_ids = info.get("aux_layer_ids") or resolve_aux_ids(None, target.num_layers, head_type)
     tok = load_tokenizer(cfg.target_model)

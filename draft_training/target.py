@@ -46,6 +46,11 @@ def resolve_aux_ids(aux_ids: list[int] | None, num_layers: int, head_type: str) 
     return ids
 
 
+def default_device() -> torch.device:
+    """CUDA when present, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
 def target_config(model_dir: str | Path):
     """The target's transformers config."""
     return AutoConfig.from_pretrained(str(model_dir))
@@ -62,8 +67,10 @@ class Features:
 class Target:
     """A frozen causal LM that returns the states the head reads and the logits it imitates."""
 
-    def __init__(self, model_dir: str | Path, device: torch.device | str = "cpu"):
-        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).to(device)
+    def __init__(self, model_dir: str | Path, device: torch.device | str | None = None):
+        device = torch.device(device or default_device())
+        dtype = torch.bfloat16 if device.type == "cuda" else torch.float32  # the engines' GPU dtype
+        self.model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype).to(device)
         self.model.eval().requires_grad_(False)
         self.config = self.model.config
         self.num_layers = self.config.num_hidden_layers
@@ -87,9 +94,11 @@ class Target:
 
     @torch.no_grad()
     def features(self, input_ids: torch.Tensor, aux_ids: list[int]) -> Features:
-        """Aux states at `aux_ids` and logits; right padding is harmless (causal attention)."""
+        """Aux states at `aux_ids` and logits (float32); right padding is harmless (causal attention)."""
         hs = self.hidden_states(input_ids)
-        return Features(torch.cat([hs[i] for i in aux_ids], dim=-1), self.model.lm_head(hs[-1]))
+        return Features(
+            torch.cat([hs[i] for i in aux_ids], dim=-1).float(), self.model.lm_head(hs[-1]).float()
+        )
 
     @torch.no_grad()
     def generate_greedy(self, prompt: list[int], max_new_tokens: int) -> list[int]:
@@ -133,7 +142,7 @@ class OfflineFeatures:
         data: TokenizedData,
         aux_ids: list[int],
         root: str | Path,
-        device: torch.device | str = "cpu",
+        device: torch.device | str | None = None,
     ) -> Path:
         """Run the target over every conversation once; resumable (finished files are kept)."""
         root = Path(root)
@@ -148,7 +157,9 @@ class OfflineFeatures:
                 path = cls.path(root, i)
                 if not path.exists():
                     ids, _ = data.item(i)
-                    hs = target.hidden_states(torch.from_numpy(ids.astype("int64"))[None].to(device))
+                    hs = target.hidden_states(
+                        torch.from_numpy(ids.astype("int64"))[None].to(target.model.device)
+                    )
                     aux = torch.cat([hs[j] for j in aux_ids], dim=-1)[0]
                     blob = io.BytesIO()
                     torch.save({"aux": aux.bfloat16().cpu(), "last": hs[-1][0].bfloat16().cpu()}, blob)

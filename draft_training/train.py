@@ -23,7 +23,14 @@ from draft_training.config import DraftConfig
 from draft_training.data import TokenizedData, prepare_data
 from draft_training.export import token_ids_of, write_checkpoint
 from draft_training.model import DraftHead, HeadShape
-from draft_training.target import OfflineFeatures, Target, load_lm_head, resolve_aux_ids, target_config
+from draft_training.target import (
+    OfflineFeatures,
+    Target,
+    default_device,
+    load_lm_head,
+    resolve_aux_ids,
+    target_config,
+)
 from draft_training.vocab import DraftVocab, build_vocab, coverage_report, token_counts
 from specstack.cache import config_hash, is_built, write_stamp
 from specstack.errors import SpecstackError
@@ -221,7 +228,7 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
     if not retrain and is_built(out_dir, key):
         print(f"draft already trained with this config: reusing {out_dir}")
         return out_dir
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = default_device()
     seed_everything(cfg.seed)
     t0 = time.time()
 
