@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from specstack.configbase import StrictModel
-from specstack.training import OptimConfig
+from specstack.schedule import OptimConfig
 
 
 class DraftEvalConfig(StrictModel):

@@ -35,9 +35,9 @@ from draft_training.vocab import DraftVocab, build_vocab, coverage_report, token
 from specstack.cache import config_hash, is_built, write_stamp
 from specstack.errors import SpecstackError
 from specstack.io import atomic_write_json
+from specstack.schedule import lr_at
 from specstack.training import (
     load_checkpoint,
-    lr_at,
     make_adamw,
     progress_bar,
     remove_checkpoint,

@@ -9,8 +9,33 @@ from pydantic import Field
 from adaptation.sft import SFTStageConfig
 from specstack.configbase import StrictModel
 from specstack.demo.corpus.config import CorpusConfig
-from specstack.demo.model_dir import ModelShape
-from specstack.demo.pretrain import PretrainConfig
+from specstack.schedule import OptimConfig
+
+
+class ModelShape(StrictModel):
+    """The Qwen3 architecture of a demo model."""
+
+    hidden_size: int = Field(512, gt=0, description="Width of the residual stream.")
+    num_hidden_layers: int = Field(8, ge=4, description="Decoder layers (EAGLE-3 taps layers 2, L//2, L-3).")
+    num_attention_heads: int = Field(8, gt=0, description="Query heads.")
+    num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
+    head_dim: int = Field(64, gt=0, description="Width of one attention head.")
+    intermediate_size: int = Field(1536, gt=0, description="Width of the SwiGLU MLP.")
+    max_position_embeddings: int = Field(2048, gt=0, description="Longest sequence the model accepts.")
+    rope_theta: float = Field(10000.0, gt=0, description="RoPE base.")
+
+
+class PretrainConfig(StrictModel):
+    """How the base model is pretrained on raw text."""
+
+    optim: OptimConfig = Field(
+        default_factory=lambda: OptimConfig(steps=600, lr=2e-3, warmup_steps=30, weight_decay=0.1),
+        description="Optimizer and schedule.",
+    )
+    batch_size: int = Field(16, gt=0, description="Sequences per step.")
+    seq_len: int = Field(256, gt=1, description="Tokens per sequence.")
+    bf16: bool = Field(True, description="bf16 autocast (fast on CPUs with AVX512-BF16).")
+    checkpoint_every: int = Field(100, gt=0, description="Save a resumable checkpoint every N steps.")
 
 
 class BaseTokenizerConfig(StrictModel):

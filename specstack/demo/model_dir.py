@@ -5,27 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from pydantic import Field
 from tokenizers import Tokenizer
 from transformers import GenerationConfig, PreTrainedTokenizerBase, Qwen3Config, Qwen3ForCausalLM
 
 from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE, to_hf_tokenizer
 from adaptation.tokenizer.qwen_style import ENDOFTEXT, IM_END, train_qwen_style_bpe
-from specstack.configbase import StrictModel
+from specstack.demo.config import ModelShape
 from specstack.io import atomic_directory
-
-
-class ModelShape(StrictModel):
-    """The Qwen3 architecture of a demo model."""
-
-    hidden_size: int = Field(512, gt=0, description="Width of the residual stream.")
-    num_hidden_layers: int = Field(8, ge=4, description="Decoder layers (EAGLE-3 taps layers 2, L//2, L-3).")
-    num_attention_heads: int = Field(8, gt=0, description="Query heads.")
-    num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
-    head_dim: int = Field(64, gt=0, description="Width of one attention head.")
-    intermediate_size: int = Field(1536, gt=0, description="Width of the SwiGLU MLP.")
-    max_position_embeddings: int = Field(2048, gt=0, description="Longest sequence the model accepts.")
-    rope_theta: float = Field(10000.0, gt=0, description="RoPE base.")
 
 
 def qwen3_config(shape: ModelShape, tokenizer: PreTrainedTokenizerBase) -> Qwen3Config:

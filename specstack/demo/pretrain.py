@@ -12,13 +12,11 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import torch
-from pydantic import Field
 
-from specstack.configbase import StrictModel
+from specstack.demo.config import PretrainConfig
+from specstack.schedule import lr_at
 from specstack.training import (
-    OptimConfig,
     load_checkpoint,
-    lr_at,
     make_adamw,
     progress_bar,
     remove_checkpoint,
@@ -28,19 +26,6 @@ from specstack.training import (
     seed_everything,
     set_lr,
 )
-
-
-class PretrainConfig(StrictModel):
-    """How the base model is pretrained on raw text."""
-
-    optim: OptimConfig = Field(
-        default_factory=lambda: OptimConfig(steps=600, lr=2e-3, warmup_steps=30, weight_decay=0.1),
-        description="Optimizer and schedule.",
-    )
-    batch_size: int = Field(16, gt=0, description="Sequences per step.")
-    seq_len: int = Field(256, gt=1, description="Tokens per sequence.")
-    bf16: bool = Field(True, description="bf16 autocast (fast on CPUs with AVX512-BF16).")
-    checkpoint_every: int = Field(100, gt=0, description="Save a resumable checkpoint every N steps.")
 
 
 def pack_documents(tokenizer, documents: Iterable[str], separator_id: int) -> torch.Tensor:

@@ -42,7 +42,7 @@ def test_bad_value_is_one_line(tmp_path: Path) -> None:
 
 def test_invalid_yaml_names_the_line(tmp_path: Path) -> None:
     with pytest.raises(SpecstackError, match=r"line 2"):
-        load_run_config(write(tmp_path, "seed: 1\ndemo: [unclosed\n"))
+        load_run_config(write(tmp_path, "seed: 1\ndemo: a: b\n"))
 
 
 def test_missing_file(tmp_path: Path) -> None:

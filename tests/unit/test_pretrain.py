@@ -7,8 +7,9 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from specstack.demo import pretrain as pretrain_module
-from specstack.demo.pretrain import PretrainConfig, batch_at, pack_documents, pretrain
-from specstack.training import OptimConfig
+from specstack.demo.config import PretrainConfig
+from specstack.demo.pretrain import batch_at, pack_documents, pretrain
+from specstack.schedule import OptimConfig
 from tests.conftest import TINY_TEXTS
 
 CFG = PretrainConfig(
