@@ -32,11 +32,14 @@ endif
 demo: $(STAMP)
 	$(BIN)/specstack demo run --config $(CONFIG)
 
+# promtool (Prometheus' metrics linter) is unpacked into .venv/tools by scripts/install_system_deps.sh.
+TOOLS_ENV = PROMTOOL=$${PROMTOOL:-$(abspath $(VENV)/tools/promtool)}
+
 test: $(STAMP)
-	$(BIN)/python -m pytest -q tests
+	$(TOOLS_ENV) $(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -q -m "not slow" tests
+	$(TOOLS_ENV) $(BIN)/python -m pytest -q -m "not slow" tests
 
 bench: $(STAMP)
 	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
