@@ -211,42 +211,65 @@ class Bench:
             "extra_args": ["--no-enable-prefix-caching"],
         }
         base.update(kw)
+        base["cpu"] = {"kvcache_gb": 1, **kw.get("cpu", {})}  # up to 4 engines run side by side
         return EngineConfig(**base)
 
-    def run(self, label: str, cfg: EngineConfig, concurrencies: tuple[int, ...]) -> dict[int, dict]:
-        t = time.perf_counter()
-        eng = start_engine(cfg, log=self.log, prefix=f"[{label}] ")
-        started = time.perf_counter() - t
-        try:
-            out = {}
-            warm, _ = asyncio.run(closed_loop(eng.base_url, eng.model_name, self.prompts[-2:], 1, 2, 16))
-            del warm
+    def run_group(
+        self, servers: dict[str, EngineConfig], concurrencies: tuple[int, ...]
+    ) -> dict[str, dict[int, dict]]:
+        """Start all `servers` side by side, then measure them in alternating rounds, so that background load
+        (other work on the machine) falls on every one of them alike; pooled summaries per server and point."""
+        from contextlib import ExitStack
+
+        rounds = self.args.rounds
+        with ExitStack() as stack:
+            engines = {}
+            for label, cfg in servers.items():
+                t = time.perf_counter()
+                eng = start_engine(cfg, log=self.log, prefix=f"[{label}] ")
+                stack.callback(eng.stop)
+                self.starts.append({"label": label, "startup_s": round(time.perf_counter() - t, 1)})
+                asyncio.run(closed_loop(eng.base_url, eng.model_name, self.prompts[-2:], 1, 2, 16))  # warm-up
+                engines[label] = eng
+            out: dict[str, dict[int, dict]] = {label: {} for label in servers}
             for c in concurrencies:
-                n = max(self.args.requests, 2 * c)
-                res, wall = asyncio.run(
-                    closed_loop(eng.base_url, eng.model_name, self.prompts, c, n, self.args.max_tokens)
-                )
-                out[c] = summarize(res, wall)
-                s = out[c]
-                tau = f" τ={s['tau']:.2f}" if "tau" in s else ""
-                print(
-                    f"  {label:<28} c={c:<3} {s['tokens_per_s']:8.1f} tok/s  tpot {s['tpot_ms']:7.2f} ms{tau}",
-                    flush=True,
-                )
-        finally:
-            eng.stop()
-        self.starts.append({"label": label, "startup_s": round(started, 1)})
+                n = max(-(-self.args.requests // rounds), 2 * c)
+                pooled: dict[str, tuple[list, float]] = {label: ([], 0.0) for label in servers}
+                order = list(servers)
+                for r in range(rounds):
+                    for label in order[r % len(order) :] + order[: r % len(order)]:
+                        eng = engines[label]
+                        res, wall = asyncio.run(
+                            closed_loop(
+                                eng.base_url, eng.model_name, self.prompts, c, n, self.args.max_tokens
+                            )
+                        )
+                        acc, total = pooled[label]
+                        pooled[label] = (acc + res, total + wall)
+                for label in servers:
+                    s = out[label][c] = summarize(*pooled[label])
+                    tau = f" τ={s['tau']:.2f}" if "tau" in s else ""
+                    print(
+                        f"  {label:<30} c={c:<3} {s['tokens_per_s']:8.1f} tok/s  tpot {s['tpot_ms']:7.2f} ms{tau}",
+                        flush=True,
+                    )
         return out
 
 
 def section_k(b: Bench, ks: tuple[int, ...]) -> dict:
-    out = {"plain": b.run("plain", b.config(speculative=False), (1,))[1]}
-    for k in ks:
-        out[f"k={k}"] = b.run(f"spec k={k}", b.config(num_draft_tokens=k), (1,))[1]
-    best = max(ks, key=lambda k: out[f"k={k}"]["tokens_per_s"])
-    out["best_k"] = best
-    for k in ks:
-        out[f"k={k}"]["speedup"] = round(out[f"k={k}"]["tokens_per_s"] / out["plain"]["tokens_per_s"], 3)
+    out: dict[str, Any] = {}
+    for i in range(0, len(ks), 3):  # at most 4 engines side by side: plain + 3 values of k
+        group = ks[i : i + 3]
+        servers = {"plain": b.config(speculative=False)} | {
+            f"k={k}": b.config(num_draft_tokens=k) for k in group
+        }
+        got = b.run_group(servers, (1,))
+        out.setdefault("plain", got["plain"][1])
+        for k in group:
+            v = out[f"k={k}"] = got[f"k={k}"][1]
+            v["speedup"] = round(v["tokens_per_s"] / got["plain"][1]["tokens_per_s"], 3)
+            v["plain_tokens_per_s_same_group"] = got["plain"][1]["tokens_per_s"]
+    out["best_k"] = max(ks, key=lambda k: out[f"k={k}"]["speedup"])
     return out
 
 
@@ -267,8 +290,10 @@ def schedule_from_sweep(speedups: dict[int, float], k: int, max_batch: int) -> l
 
 
 def section_batch(b: Bench, k: int, concurrencies: tuple[int, ...], dynamic: bool) -> dict:
-    plain = b.run("plain", b.config(speculative=False), concurrencies)
-    spec = b.run(f"spec k={k}", b.config(num_draft_tokens=k), concurrencies)
+    got = b.run_group(
+        {"plain": b.config(speculative=False), f"spec k={k}": b.config(num_draft_tokens=k)}, concurrencies
+    )
+    plain, spec = got["plain"], got[f"spec k={k}"]
     rows: dict[int, dict] = {}
     for c in concurrencies:
         speedup = round(spec[c]["tokens_per_s"] / plain[c]["tokens_per_s"], 3)
@@ -278,38 +303,49 @@ def section_batch(b: Bench, k: int, concurrencies: tuple[int, ...], dynamic: boo
         schedule = schedule_from_sweep({c: r["speedup"] for c, r in rows.items()}, k, max(CONCURRENCIES))
         out["dynamic_schedule"] = schedule
         if any(r[2] == 0 for r in schedule) and any(r[2] > 0 for r in schedule):
-            dyn = b.run(
-                f"spec dynamic {schedule}",
-                b.config(num_draft_tokens=k, draft_tokens_by_batch=schedule),
-                concurrencies,
-            )
+            servers = {
+                "plain (again)": b.config(speculative=False),
+                "spec dynamic": b.config(num_draft_tokens=k, draft_tokens_by_batch=schedule),
+            }
+            again = b.run_group(servers, concurrencies)
             for c in concurrencies:
-                rows[c]["dynamic"] = dyn[c]
-                rows[c]["dynamic_speedup"] = round(dyn[c]["tokens_per_s"] / plain[c]["tokens_per_s"], 3)
+                rows[c]["dynamic"] = again["spec dynamic"][c]
+                rows[c]["plain_again"] = again["plain (again)"][c]
+                rows[c]["dynamic_speedup"] = round(
+                    again["spec dynamic"][c]["tokens_per_s"] / again["plain (again)"][c]["tokens_per_s"], 3
+                )
     return out
 
 
+VARIANTS = {
+    "fp32": ("fp32", {"dtype": "float32"}),
+    "compiled": ("compiled (torch.compile)", {"enforce_eager": False}),
+    "nopreload": ("no preload (vLLM's libgomp)", {"cpu": {"preload_runtimes": False}}),
+    "bindall": ("OpenMP on all cores", {"cpu": {"omp_threads_bind": f"0-{(os.cpu_count() or 1) - 1}"}}),
+}
+
+
 def section_variants(b: Bench, k: int, which: list[str]) -> dict:
-    variants = {
-        "bf16 eager preload (default)": {},
-        "fp32": {"dtype": "float32"},
-        "compiled (torch.compile)": {"enforce_eager": False},
-        "no preload (vLLM's libgomp)": {"cpu": {"preload_runtimes": False}},
-        "omp bind all cores": {"cpu": {"omp_threads_bind": f"0-{(os.cpu_count() or 1) - 1}"}},
-    }
-    keys = {"default": "bf16 eager preload (default)", "fp32": "fp32", "compiled": "compiled (torch.compile)",
-            "nopreload": "no preload (vLLM's libgomp)", "bindall": "omp bind all cores"}  # fmt: skip
+    """Each variant side by side with the default (bf16, eager, preloaded, 'auto' binding), plain and spec."""
     out = {}
     for short in which:
-        name = keys[short]
-        kw = variants[name]
-        plain = b.run(f"{short} plain", b.config(speculative=False, **kw), (1,))[1]
-        spec = b.run(f"{short} spec k={k}", b.config(num_draft_tokens=k, **kw), (1,))[1]
-        out[name] = {
-            "plain": plain,
-            "spec": spec,
-            "speedup": round(spec["tokens_per_s"] / plain["tokens_per_s"], 3),
+        name, kw = VARIANTS[short]
+        servers = {
+            "default plain": b.config(speculative=False),
+            "default spec": b.config(num_draft_tokens=k),
+            f"{short} plain": b.config(speculative=False, **kw),
+            f"{short} spec": b.config(num_draft_tokens=k, **kw),
         }
+        got = {label: v[1] for label, v in b.run_group(servers, (1,)).items()}
+        for label, plain, spec in (
+            ("default (bf16, eager, preload, auto bind)", got["default plain"], got["default spec"]),
+            (name, got[f"{short} plain"], got[f"{short} spec"]),
+        ):
+            out.setdefault(f"vs {short}", {})[label] = {
+                "plain": plain,
+                "spec": spec,
+                "speedup": round(spec["tokens_per_s"] / plain["tokens_per_s"], 3),
+            }
     return out
 
 
@@ -381,12 +417,16 @@ def print_tables(res: dict) -> None:
         if "dynamic_schedule" in bt:
             print(f"dynamic schedule (draft_tokens_by_batch): {bt['dynamic_schedule']}")
     if "variants" in res:
-        print("\nvariants at concurrency 1: plain tok/s, spec tok/s, speedup, plain tpot, spec step")
-        for name, v in res["variants"].items():
-            print(
-                f"  {name:<30} {v['plain']['tokens_per_s']:>8.1f} {v['spec']['tokens_per_s']:>8.1f} {v['speedup']:>6.2f}x "
-                f"{v['plain']['tpot_ms']:>7.2f} ms {v['spec']['spec_step_ms']:>7.2f} ms"
-            )
+        print(
+            "\nvariants at concurrency 1 (each group side by side): plain tok/s, spec tok/s, speedup, plain tpot, spec step"
+        )
+        for group, rows in res["variants"].items():
+            print(f"  {group}")
+            for name, v in rows.items():
+                print(
+                    f"    {name:<42} {v['plain']['tokens_per_s']:>8.1f} {v['spec']['tokens_per_s']:>8.1f} "
+                    f"{v['speedup']:>6.2f}x {v['plain']['tpot_ms']:>7.2f} ms {v['spec']['spec_step_ms']:>7.2f} ms"
+                )
     if "bound" in res:
         bd = res["bound"]
         print(
@@ -436,7 +476,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--k", type=int, help="skip the k sweep's choice and use this k")
     ap.add_argument("--concurrencies", default=",".join(map(str, CONCURRENCIES)))
     ap.add_argument("--no-dynamic", action="store_true", help="skip the dynamic-k run of the batch sweep")
-    ap.add_argument("--requests", type=int, default=24, help="requests per point (at least 2 x concurrency)")
+    ap.add_argument(
+        "--requests", type=int, default=24, help="requests per point and server (>= 2 x concurrency)"
+    )
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="alternating rounds per point (fairness under noise)"
+    )
     ap.add_argument("--max-tokens", type=int, default=128)
     ap.add_argument("--num-prompts", type=int, default=64)
     ap.add_argument("--out", type=Path, default=RESULTS)
@@ -492,14 +537,15 @@ def main(argv: list[str] | None = None) -> int:
             concs = tuple(int(x) for x in args.concurrencies.split(","))
             res["batch"] = section_batch(bench, k, concs, dynamic=not args.no_dynamic)
         if "variants" in sections:
-            res["variants"] = section_variants(
-                bench, k, ["default", *[v for v in args.variants.split(",") if v]]
-            )
+            res["variants"] = section_variants(bench, k, [v for v in args.variants.split(",") if v])
         one = None
         if "batch" in res and 1 in res["batch"]["rows"]:
             one = res["batch"]["rows"][1]
         elif "k_sweep" in res:
             one = {"plain": res["k_sweep"]["plain"], "spec": res["k_sweep"][f"k={k}"]}
+        elif "variants" in res:
+            first = next(iter(res["variants"].values()))
+            one = next(iter(first.values()))
         if one:
             res["bound"] = bound_analysis(one["plain"], one["spec"], k)
             if "bandwidth" in sections:
