@@ -63,8 +63,8 @@ class TokenizerAdaptConfig(StrictModel):
 class TrainStageConfig(StrictModel):
     """One HF Trainer run over the packed embedding-training text."""
 
-    max_steps: int = Field(40, gt=0, description="Optimizer steps.")
-    batch_size: int = Field(8, gt=0, description="Sequences per step.")
+    max_steps: int = Field(30, gt=0, description="Optimizer steps.")
+    batch_size: int = Field(4, gt=0, description="Sequences per step.")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (cosine schedule).")
     warmup_steps: int = Field(4, ge=0, description="Linear warmup steps.")
     weight_decay: float = Field(
@@ -88,16 +88,19 @@ class EmbeddingsAdaptConfig(StrictModel):
         20000, gt=0, description="Use at most this many training documents (after mixing)."
     )
     freeze: TrainStageConfig = Field(
-        default_factory=lambda: TrainStageConfig(max_steps=40, lr=3e-3),
+        default_factory=lambda: TrainStageConfig(lr=3e-3),
         description="Stage 1: only embedding matrices train; old-token rows are frozen by gradient hooks.",
     )
     unfreeze: TrainStageConfig = Field(
-        default_factory=lambda: TrainStageConfig(max_steps=30, lr=3e-4),
+        default_factory=lambda: TrainStageConfig(lr=3e-4),
         description="Stage 2: all parameters train on the same data.",
     )
     bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16, GPUs).")
     eval_documents: int = Field(
-        24, ge=0, description="Held-out documents per domain for loss per character (0: skip the evaluation)."
+        16,
+        ge=0,
+        description="Held-out documents per domain for loss per character: base and final model on every "
+        "domain, after freeze on Russian (0: no evaluation).",
     )
 
 

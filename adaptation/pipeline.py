@@ -366,8 +366,9 @@ def training_documents(cfg: AdaptConfig) -> list[str]:
     return docs[: cfg.embeddings.max_train_documents]
 
 
-def evaluate_model(model_dir: Path, cfg: AdaptConfig) -> dict:
-    """Held-out loss per character (and per token) of a model dir on each domain with held-out files."""
+def evaluate_model(model_dir: Path, cfg: AdaptConfig, only: tuple[str, ...] | None = None) -> dict:
+    """Held-out loss per character (and per token) of a model dir on each domain with held-out files
+    (or only those in `only`)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -376,7 +377,9 @@ def evaluate_model(model_dir: Path, cfg: AdaptConfig) -> dict:
     n = cfg.embeddings.eval_documents
     if n == 0:
         return {}
-    domains = heldout_corpora(cfg.corpora)
+    domains = {d: docs for d, docs in heldout_corpora(cfg.corpora).items() if only is None or d in only}
+    if not domains:
+        return {}
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     torch.manual_seed(0)
@@ -415,7 +418,7 @@ def embeddings_stage(cfg: AdaptConfig, mode: str, force: bool = False) -> Path:
         key=key,
     )
     summary["seconds"] = round(time.time() - t0, 1)
-    heldout = evaluate_model(out, cfg)
+    heldout = evaluate_model(out, cfg, ("ru",) if mode == "freeze" else None)
     write_stamp(out, key, train=summary, heldout=heldout)
     ru = heldout.get("ru", {}).get("loss_per_char")
     console.print(

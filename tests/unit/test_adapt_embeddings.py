@@ -213,3 +213,30 @@ def test_config_section_and_flags(tmp_path: Path, capsys) -> None:
     )
     assert cfg.tokenizer.vocab_size == 1000 and cfg.tokenizer.coverage == 0.9
     assert cfg.corpora.russian_train == [Path("a"), Path("b")] and cfg.base_model == Path("base")
+
+
+def test_adapt_model_runs_the_chain_on_a_demo_corpus_layout(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from adaptation.pipeline import adapt_model
+
+    text = tmp_path / "corpus" / "text"
+    for name, docs in {
+        "ru_train": russian_docs(200),
+        "en_train": english_docs(100),
+        "code_train": code_docs(50),
+        "ru_heldout": russian_docs(4, seed=7),
+        "en_heldout": english_docs(4, seed=8),
+        "code_heldout": code_docs(4, seed=9),
+    }.items():
+        write_corpus(text / f"{name}.txt", docs)
+    cfg = make_config(tmp_path, tiny_model_dir)
+    final = adapt_model(tiny_model_dir, tmp_path / "corpus", tmp_path / "adapted", cfg)
+    assert final == tmp_path / "adapted" / "model" / "unfreeze"
+    summary = json.loads((tmp_path / "adapted" / "summary.json").read_text())
+    assert summary["density"]["merged"]["vs_base"]["ru"] > 1.0
+    assert set(summary["heldout_before"]) == set(summary["heldout_after"]) == {"ru", "en", "code"}
+    assert set(summary["heldout_after_freeze"]) == {"ru"}
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(final), AutoTokenizer.from_pretrained(final)
+    assert model.config.vocab_size == len(tokenizer) and tokenizer.chat_template
+    assert model.config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
