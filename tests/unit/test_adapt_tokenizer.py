@@ -163,8 +163,13 @@ def test_merge_refuses_a_different_pipeline() -> None:
         merge_tokenizers(base_tokenizer(), pruned_base().tokenizer, other)
 
 
+# Unassigned code points (for this Python's Unicode tables) are left out: the Rust NFC may know newer
+# compositions of characters Python does not have yet. Everything assigned, surrogates aside, is in.
+ANY_TEXT = st.text(st.characters(exclude_categories=["Cs", "Cn"]))
+
+
 @settings(max_examples=300, deadline=None)
-@given(st.text())
+@given(ANY_TEXT)
 def test_merged_round_trip_is_nfc_of_the_text(text: str) -> None:
     tok = merged().tokenizer
     assert tok.decode(tok.encode(text).ids, skip_special_tokens=False) == unicodedata.normalize("NFC", text)
