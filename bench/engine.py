@@ -270,6 +270,19 @@ def section_k(b: Bench, ks: tuple[int, ...]) -> dict:
             v["speedup"] = round(v["tokens_per_s"] / got["plain"][1]["tokens_per_s"], 3)
             v["plain_tokens_per_s_same_group"] = got["plain"][1]["tokens_per_s"]
     out["best_k"] = max(ks, key=lambda k: out[f"k={k}"]["speedup"])
+    if len(ks) >= 2:  # spec step cost ~ fixed + per_draft_token * k (least squares)
+        xs, ys = list(ks), [out[f"k={k}"]["spec_step_ms"] for k in ks]
+        mx, my = statistics.fmean(xs), statistics.fmean(ys)
+        slope = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True)) / sum((x - mx) ** 2 for x in xs)
+        plain = out["plain"]["tpot_ms"]
+        out["step_cost_model"] = {
+            "plain_step_ms": plain,
+            "spec_step_ms_at_k0": round(my - slope * mx, 3),
+            "spec_overhead_ms": round(my - slope * mx - plain, 3),
+            "per_draft_token_ms": round(slope, 3),
+            "draft_token_over_plain_step": round(slope / plain, 3),
+            "speedup_limit_k_to_inf": round(plain / slope, 2) if slope > 0 else None,
+        }
     return out
 
 
@@ -399,6 +412,13 @@ def print_tables(res: dict) -> None:
                     f"{key:<8}{v['tokens_per_s']:>9.1f}{v['tpot_ms']:>9.2f}{v['tau']:>7.2f}{v['spec_step_ms']:>9.2f}{v['speedup']:>8.2f}x"
                 )
         print(f"best k = {ks['best_k']}")
+        if "step_cost_model" in ks:
+            m = ks["step_cost_model"]
+            print(
+                f"spec step ≈ {m['spec_step_ms_at_k0']} ms + {m['per_draft_token_ms']} ms x k (plain step "
+                f"{m['plain_step_ms']} ms: fixed overhead {m['spec_overhead_ms']} ms, one draft token = "
+                f"{m['draft_token_over_plain_step']} plain steps)"
+            )
     if "batch" in res:
         bt = res["batch"]
         print(f"\nconcurrency sweep (k={bt['k']}): output tok/s, request latency mean / p95 (s), τ")
