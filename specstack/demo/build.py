@@ -125,6 +125,7 @@ def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
 
 def _text_perplexities(model, tokenizer, corpus: Path, docs_per_domain: int = 100) -> dict:
     from adaptation.eval.perplexity import text_perplexity
+
     return {
         name: text_perplexity(
             model, tokenizer, read_documents(corpus / "text" / f"{name}_heldout.txt")[:docs_per_domain]

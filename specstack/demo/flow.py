@@ -1,4 +1,8 @@
-"""`make demo`: the whole flow on the embedded default, each stage cached, with a summary at the end."""
+"""`make demo`: the whole flow on the embedded default, each stage cached, with a summary at the end.
+
+corpus -> base -> target -> EAGLE-3 draft (train + offline τ) -> vLLM engines (speculative and plain)
+-> load test (batch sweep + fixed rate) -> report. Stages whose config section is absent are skipped.
+"""
 
 from __future__ import annotations
 
@@ -7,32 +11,71 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from specstack.config import load_run_config, require_section
+from specstack.config import RunConfig, load_run_config, require_section
 
 console = Console()
 
 
 def run_demo(config_path: Path) -> None:
-    """Build corpus, base and target, then print where everything is and what was measured."""
-    from specstack.demo.build import build_base_stage, build_corpus_stage, build_target_stage, describe
+    """Run every stage the config has sections for, then print where everything is and what was measured."""
+    from specstack.demo.build import build_base_stage, build_corpus_stage, build_target_stage
 
     run = load_run_config(config_path)
     cfg = require_section(run, "demo", config_path)
     corpus = build_corpus_stage(cfg)
     base = build_base_stage(cfg, run.seed)
     target = build_target_stage(cfg, run.seed)
+    rows = [
+        ("corpus", corpus, _corpus_summary(corpus)),
+        ("base", base, _base_summary(base)),
+        ("target", target, _target_summary(target)),
+    ]
+    if run.draft is not None:
+        rows.append(("draft", *_draft_stage(run)))
+    if run.loadtest is not None:
+        from loadtest.runner import run_demo_loadtest
+
+        console.rule("load test: speculative vs plain on vLLM")
+        rows.append(("load test", run_demo_loadtest(run), "report.md with plots"))
 
     table = Table(title="specstack demo")
-    table.add_column("stage")
-    table.add_column("where")
-    table.add_column("measured")
-    table.add_row("corpus", str(corpus), f"{describe(corpus)['summary'].get('sft_train', '?')} SFT conversations")
-    base_ppl = describe(base)["heldout"]
-    table.add_row(
-        "base",
-        str(base),
-        "held-out ppl " + ", ".join(f"{k} {v['perplexity']:.2f}" for k, v in base_ppl.items()),
-    )
-    chat = describe(target)["heldout_chat"]
-    table.add_row("target", str(target), f"held-out assistant ppl {chat['perplexity']:.2f}")
+    for column in ("stage", "where", "measured"):
+        table.add_column(column)
+    for name, path, summary in rows:
+        table.add_row(name, str(path), summary)
     console.print(table)
+
+
+def _draft_stage(run: RunConfig) -> tuple[Path, str]:
+    """Train the draft (cached by its config) and measure τ offline on held-out prompts."""
+    from draft_training.evaluate import evaluate
+    from draft_training.train import train
+
+    console.rule("EAGLE-3 draft")
+    out = train(run.draft)
+    result = evaluate(run.draft, out)
+    k_max = run.draft.eval.max_k
+    taus = ", ".join(f"k={k} {result.tau[k]:.2f}" for k in (1, min(4, k_max), k_max))
+    return out, f"offline τ {taus}"
+
+
+def _corpus_summary(path: Path) -> str:
+    from specstack.demo.build import describe
+
+    files = describe(path)["summary"]["files"]
+    return (
+        f"{files['sft_train.jsonl']['rows']} SFT conversations, {files['rl_train.jsonl']['rows']} RL prompts"
+    )
+
+
+def _base_summary(path: Path) -> str:
+    from specstack.demo.build import describe
+
+    ppl = describe(path)["heldout"]
+    return "held-out ppl " + ", ".join(f"{name} {v['perplexity']:.2f}" for name, v in ppl.items())
+
+
+def _target_summary(path: Path) -> str:
+    from specstack.demo.build import describe
+
+    return f"held-out assistant-token ppl {describe(path)['heldout_chat']['perplexity']:.2f}"
