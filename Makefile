@@ -8,7 +8,7 @@ STAMP := $(VENV)/.specstack-installed
 CONFIG ?= configs/demo.yaml
 HAS_CUDA := $(shell command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1 && echo 1)
 
-.PHONY: demo test test-fast bench lint format clean install
+.PHONY: demo test test-fast models bench lint format clean install
 
 install: $(STAMP)
 
@@ -35,7 +35,12 @@ demo: $(STAMP)
 # promtool (Prometheus' metrics linter) is unpacked into .venv/tools by scripts/install_system_deps.sh.
 TOOLS_ENV = PROMTOOL=$${PROMTOOL:-$(abspath $(VENV)/tools/promtool)}
 
-test: $(STAMP)
+# The slow tests check the real demo target and its trained draft in vLLM; build them first (cached).
+models: $(STAMP)
+	$(BIN)/specstack demo build-target --config $(CONFIG)
+	$(BIN)/specstack draft train --config $(CONFIG)
+
+test: models
 	$(TOOLS_ENV) $(BIN)/python -m pytest -q tests
 
 test-fast: $(STAMP)
