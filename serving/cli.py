@@ -88,6 +88,9 @@ def engine(
 
     # SIGTERM (docker stop, kill) unwinds like Ctrl-C, so the engine's process group is stopped too.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    signal.signal(
+        signal.SIGINT, signal.default_int_handler
+    )  # even when started with SIGINT ignored (`cmd &`)
     proc = start_engine(cfg, log=sys.stderr)
     try:
         spec = (
