@@ -1,0 +1,162 @@
+"""Sample several answers to a chat prompt: from an OpenAI-compatible endpoint or from a local HF model.
+
+Both return completions in TRL's conversational form, a list with one assistant message
+(`{"role": "assistant", "content": ..., "tool_calls": [...]?}`), which is what the rewards score. An endpoint
+that parses tool calls itself (vLLM `--tool-call-parser hermes`, SGLang `qwen25`) returns them in
+`tool_calls`; one that does not leaves the `<tool_call>` blocks in the text; the FC reward reads both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import Field
+
+from specstack.configbase import StrictModel
+from specstack.errors import SpecstackError
+
+
+class EndpointConfig(StrictModel):
+    """An OpenAI-compatible chat endpoint (our gateway, vLLM or SGLang)."""
+
+    url: str = Field(..., description="Base URL, e.g. http://127.0.0.1:8000 (with or without /v1).")
+    model: str = Field("default", description="Model name sent in each request.")
+    api_key_env: str | None = Field(
+        None, description="Environment variable holding the API key (sent as a Bearer token)."
+    )
+    timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
+    concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
+    max_retries: int = Field(
+        2, ge=0, description="Retries of a failed request (connection errors, 429, 5xx)."
+    )
+
+
+class Sampler(Protocol):
+    def sample(self, messages: list[dict], n: int, tools: list[dict] | None = None) -> list[list[dict]]: ...
+
+
+def _chat_url(url: str) -> str:
+    url = url.rstrip("/")
+    return url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
+
+
+def _assistant_message(message: dict) -> list[dict]:
+    out = {"role": "assistant", "content": message.get("content") or ""}
+    calls = []
+    for call in message.get("tool_calls") or []:
+        function = call.get("function", call)
+        calls.append(
+            {
+                "type": "function",
+                "function": {"name": function.get("name"), "arguments": function.get("arguments")},
+            }
+        )
+    if calls:
+        out["tool_calls"] = calls
+    return [out]
+
+
+class EndpointClient:
+    """Chat completions against one OpenAI-compatible endpoint (n answers = n requests, run concurrently)."""
+
+    def __init__(self, cfg: EndpointConfig, temperature: float = 0.7, max_tokens: int = 512) -> None:
+        import httpx
+
+        self.cfg = cfg
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        headers = {}
+        if cfg.api_key_env:
+            key = os.environ.get(cfg.api_key_env)
+            if not key:
+                raise SpecstackError(f"${cfg.api_key_env} is not set (the API key for {cfg.url})")
+            headers["Authorization"] = f"Bearer {key}"
+        self._client = httpx.Client(timeout=cfg.timeout_s, headers=headers)
+        self._url = _chat_url(cfg.url)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> EndpointClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chat(self, messages: list[dict], tools: list[dict] | None = None, **params: Any) -> dict:
+        """One chat completion; returns the first choice's message. SpecstackError after retries fail."""
+        import httpx
+
+        body = {"model": self.cfg.model, "messages": messages, "temperature": self.temperature,
+                "max_tokens": self.max_tokens, **params}  # fmt: skip
+        if tools:
+            body["tools"] = tools
+        last = ""
+        for _ in range(self.cfg.max_retries + 1):
+            try:
+                r = self._client.post(self._url, json=body)
+            except httpx.HTTPError as e:
+                last = f"{type(e).__name__}: {e}"
+                continue
+            if r.status_code == 200:
+                try:
+                    return r.json()["choices"][0]["message"]
+                except (ValueError, KeyError, IndexError):
+                    raise SpecstackError(f"{self._url}: not a chat completion: {r.text[:200]}") from None
+            last = f"HTTP {r.status_code}: {r.text[:200]}"
+            if r.status_code != 429 and r.status_code < 500:
+                break
+        raise SpecstackError(f"{self._url}: {last}")
+
+    def sample(self, messages: list[dict], n: int, tools: list[dict] | None = None) -> list[list[dict]]:
+        with ThreadPoolExecutor(max_workers=min(n, self.cfg.concurrency)) as pool:
+            replies = list(pool.map(lambda _: self.chat(messages, tools), range(n)))
+        return [_assistant_message(m) for m in replies]
+
+
+class LocalSampler:
+    """Sampling from a local HF model directory with transformers' generate (CPU or one GPU)."""
+
+    def __init__(self, model_dir: str | Path, temperature: float = 0.7, max_tokens: int = 512,
+                 chat_template_kwargs: dict | None = None) -> None:  # fmt: skip
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model = (
+            AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).to(device).eval()
+        )
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self.template_kwargs = chat_template_kwargs or {}
+
+    def sample(self, messages: list[dict], n: int, tools: list[dict] | None = None) -> list[list[dict]]:
+        import torch
+
+        text = self.tokenizer.apply_chat_template(
+            messages, tools=tools or None, add_generation_prompt=True, tokenize=False, **self.template_kwargs
+        )
+        ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        with torch.no_grad():
+            out = self.model.generate(
+                **ids, do_sample=True, temperature=self.temperature, max_new_tokens=self.max_tokens,
+                num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+            )  # fmt: skip
+        new = out[:, ids["input_ids"].shape[1] :]
+        return [
+            [{"role": "assistant", "content": t}]
+            for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)
+        ]
+
+
+def row_tools(row: dict) -> list[dict] | None:
+    """A row's tool schemas (a list, or a JSON string of one), or None."""
+    tools = row.get("tools")
+    if isinstance(tools, str):
+        tools = json.loads(tools)
+    return tools or None
