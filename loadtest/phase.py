@@ -82,6 +82,7 @@ def run(spec: dict[str, Any]) -> dict[str, Any]:
         drain_timeout_s=spec["drain_timeout_s"],
         tags=spec.get("tags") or {},
         fire=env.events.request.fire,
+        prompt_index=lambda i: order[i % len(order)],
     )
     user_cls = bind(OpenLoopDispatcher if open_loop else ClosedLoopChatUser, workload)
     env.user_classes = [user_cls]

@@ -67,6 +67,7 @@ class Workload:
         drain_timeout_s: float = 300.0,
         tags: dict[str, Any] | None = None,
         fire: Callable[..., None] | None = None,
+        prompt_index: Callable[[int], int] | None = None,
     ) -> None:
         self.client = client
         self.bodies = bodies
@@ -78,6 +79,7 @@ class Workload:
         self.drain_timeout_s = drain_timeout_s
         self.tags = tags or {}
         self.fire = fire
+        self.prompt_index = prompt_index
         self.t0: float | None = None
         self.issued = 0
         self.completed = 0
@@ -122,6 +124,8 @@ class Workload:
             if rec.get(key) is not None:
                 rec[key] -= t0
         rec["index"] = index
+        if self.prompt_index is not None:
+            rec["prompt_index"] = self.prompt_index(index)
         if scheduled_s is not None:
             rec["scheduled_s"] = scheduled_s
             rec["lag_ms"] = (rec["sent_s"] - scheduled_s) * 1000

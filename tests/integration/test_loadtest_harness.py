@@ -127,6 +127,17 @@ def test_runner_report_against_spec_and_plain_doubles(tmp_path):
     assert all(p["tau_metrics"] == pytest.approx(p["summary"]["tau"]["tau"], rel=0.02) for p in spec_sweep)
     assert set(report["plots"]) >= {"latency_vs_batch.png", "speedup_vs_batch.png", "tau_vs_batch.png",
                                     "fixed_rate_latency.png", "offered_vs_achieved.png"}  # fmt: skip
+    recs = [json.loads(line) for line in (out / "requests.jsonl").read_text().splitlines()]
+
+    def prompts_of(phase_id: str) -> list[int]:
+        return [
+            r["prompt_index"]
+            for r in sorted((r for r in recs if r["phase"] == phase_id), key=lambda r: r["index"])
+        ]
+
+    for plain_id, spec_id in (("sweep/plain/c=2", "sweep/spec/c=2"),
+                              ("fixed_rate/configured/plain/r=4", "fixed_rate/configured/spec/r=4")):  # fmt: skip
+        assert prompts_of(plain_id) == prompts_of(spec_id) and len(set(prompts_of(plain_id))) > 1  # same work
     with open(out / "requests.csv", encoding="utf-8") as f:
         assert sum(1 for _ in f) - 1 == sum(p["summary"]["requests"] for p in report["phases"])
 
