@@ -63,9 +63,13 @@ class PreferenceConfig(StrictModel):
     """Sampling, judging and balancing of DPO preference pairs."""
 
     policy: EndpointConfig = Field(
-        ..., description="Where answers are sampled (our gateway, vLLM or SGLang)."
+        default_factory=lambda: EndpointConfig(url="http://127.0.0.1:8000"),
+        description="Where answers are sampled (our gateway, vLLM or SGLang).",
     )
-    judge: EndpointConfig = Field(..., description="The judge model's endpoint.")
+    judge: EndpointConfig = Field(
+        default_factory=lambda: EndpointConfig(url="http://127.0.0.1:8001"),
+        description="The judge model's endpoint (a large model).",
+    )
     samples: int = Field(8, ge=2, description="Answers sampled per prompt.")
     temperature: float = Field(0.7, gt=0, description="Sampling temperature of the answers.")
     max_tokens: int = Field(1024, gt=0, description="Tokens per sampled answer.")
