@@ -218,3 +218,126 @@ def run_all(config_path: Path | None, force: bool, **overrides: Any) -> None:
     from adaptation.pipeline import adapt_all
 
     click.echo(adapt_all(load_adapt_config(config_path, overrides), force))
+
+
+# ---- post-training: sft, grpo, preferences, dpo (adaptation/posttrain.py has the defaults chain) ----
+
+SFT_FLAGS: dict[str, tuple[str, dict]] = {
+    "--out-dir": ("out_dir", {"type": PATH, "help": "Where the stages write (outputs under out_dir/post)."}),
+    "--model": ("post.sft.model", {"type": PATH, "help": "Model to train (default: the adapted model)."}),
+    "--data": ("post.sft.data", {"type": PATH, "help": "Chat JSONL."}),
+    "--steps": ("post.sft.train.max_steps", {"type": int, "help": "Optimizer steps."}),
+    "--lr": ("post.sft.train.lr", {"type": float, "help": "Peak learning rate."}),
+    "--batch-size": ("post.sft.train.batch_size", {"type": int, "help": "Conversations per batch."}),
+}
+GRPO_FLAGS: dict[str, tuple[str, dict]] = {
+    "--out-dir": SFT_FLAGS["--out-dir"],
+    "--model": ("post.grpo.model", {"type": PATH, "help": "Model to train (default: the SFT output)."}),
+    "--prompts": ("post.grpo.prompts", {"type": PATH, "help": "RL prompts JSONL."}),
+    "--domain": (
+        "post.grpo.train.domains",
+        {
+            "type": click.Choice(["fc", "math", "code"]),
+            "multiple": True,
+            "help": "Domain, in order (repeatable).",
+        },
+    ),
+    "--steps": ("post.grpo.train.max_steps", {"type": int, "help": "Optimizer steps per domain."}),
+    "--lr": ("post.grpo.train.lr", {"type": float, "help": "Learning rate."}),
+    "--num-generations": (
+        "post.grpo.train.num_generations",
+        {"type": int, "help": "Completions per prompt."},
+    ),
+    "--max-prompts": ("post.grpo.train.max_prompts", {"type": int, "help": "Prompts per domain at most."}),
+    "--difficulty-filter/--no-difficulty-filter": (
+        "post.grpo.train.difficulty_filter.enabled",
+        {"default": None, "help": "Drop prompts solved k/k first."},
+    ),
+}
+PREFERENCE_FLAGS: dict[str, tuple[str, dict]] = {
+    "--out-dir": SFT_FLAGS["--out-dir"],
+    "--prompts": ("post.preferences.prompts", {"type": PATH, "help": "Prompts JSONL ({prompt, kind})."}),
+    "--output": ("post.preferences.output", {"type": PATH, "help": "Pairs JSONL to write."}),
+    "--policy-url": ("post.preferences.build.policy.url", {"help": "Endpoint answers are sampled from."}),
+    "--policy-model": ("post.preferences.build.policy.model", {"help": "Model name at the policy endpoint."}),
+    "--judge-url": ("post.preferences.build.judge.url", {"help": "The judge's endpoint."}),
+    "--judge-model": ("post.preferences.build.judge.model", {"help": "Model name at the judge endpoint."}),
+    "--samples": ("post.preferences.build.samples", {"type": int, "help": "Answers per prompt."}),
+}
+DPO_FLAGS: dict[str, tuple[str, dict]] = {
+    "--out-dir": SFT_FLAGS["--out-dir"],
+    "--model": ("post.dpo.model", {"type": PATH, "help": "Model to train (default: the GRPO output)."}),
+    "--pairs": ("post.dpo.pairs", {"type": PATH, "help": "Pairs JSONL (default: the preferences output)."}),
+    "--steps": ("post.dpo.train.max_steps", {"type": int, "help": "Optimizer steps."}),
+    "--lr": ("post.dpo.train.lr", {"type": float, "help": "Peak learning rate."}),
+    "--beta": ("post.dpo.train.beta", {"type": float, "help": "DPO beta."}),
+}
+
+
+@adapt.command("sft")
+@CONFIG_OPTION
+@with_flags(SFT_FLAGS)
+def sft_command(config_path: Path | None, **overrides: Any) -> None:
+    """Supervised fine-tuning on chat JSONL (TRL SFTTrainer, assistant tokens only, resumable)."""
+    from adaptation.posttrain import PostLayout, need_file, need_model
+    from adaptation.sft import run_sft
+
+    cfg = load_adapt_config(config_path, overrides)
+    lay = PostLayout(cfg.out_dir, cfg.post)
+    model = need_model(lay.sft_model, "sft")
+    data = need_file(cfg.post.sft.data, "SFT data", "--data")
+    click.echo(run_sft(model, data, lay.sft_out, cfg.post.sft.train))
+
+
+@adapt.command("grpo")
+@CONFIG_OPTION
+@with_flags(GRPO_FLAGS)
+@click.option(
+    "--filter-endpoint", help="OpenAI-compatible URL the difficulty filter samples from (default: local)."
+)
+def grpo_command(config_path: Path | None, filter_endpoint: str | None, **overrides: Any) -> None:
+    """GRPO with rule-based rewards (fc, math, code in turn), after dropping prompts solved k/k."""
+    from adaptation.grpo import run_grpo
+    from adaptation.posttrain import PostLayout, need_file, need_model
+    from adaptation.sampling import EndpointConfig
+
+    cfg = load_adapt_config(config_path, overrides)
+    if filter_endpoint:
+        cfg.post.grpo.train.difficulty_filter.endpoint = EndpointConfig(url=filter_endpoint)
+    lay = PostLayout(cfg.out_dir, cfg.post)
+    model = need_model(lay.grpo_model, "grpo")
+    prompts = need_file(cfg.post.grpo.prompts, "RL prompts", "--prompts")
+    click.echo(run_grpo(model, prompts, lay.grpo_out, cfg.post.grpo.train))
+
+
+@adapt.command("preferences")
+@CONFIG_OPTION
+@with_flags(PREFERENCE_FLAGS)
+def preferences_command(config_path: Path | None, **overrides: Any) -> None:
+    """Sample N answers per prompt, let a judge pick best/worst, balance by length, write DPO pairs."""
+    from adaptation.posttrain import PostLayout, need_file
+    from adaptation.preferences import build_preferences
+
+    cfg = load_adapt_config(config_path, overrides)
+    lay = PostLayout(cfg.out_dir, cfg.post)
+    prompts = need_file(cfg.post.preferences.prompts, "preference prompts", "--prompts")
+    stats = build_preferences(prompts, lay.preferences_out, cfg.post.preferences.build)
+    click.echo(f"{lay.preferences_out}: {stats.pairs} pairs from {stats.prompts} prompts")
+
+
+@adapt.command("dpo")
+@CONFIG_OPTION
+@with_flags(DPO_FLAGS)
+def dpo_command(config_path: Path | None, **overrides: Any) -> None:
+    """DPO on preference pairs (TRL DPOTrainer, resumable)."""
+    from adaptation.dpo import run_dpo
+    from adaptation.posttrain import PostLayout, need_file, need_model
+
+    cfg = load_adapt_config(config_path, overrides)
+    lay = PostLayout(cfg.out_dir, cfg.post)
+    model = need_model(lay.dpo_model, "dpo")
+    click.echo(
+        run_dpo(
+            model, need_file(lay.dpo_pairs, "preference pairs", "--pairs"), lay.dpo_out, cfg.post.dpo.train
+        )
+    )

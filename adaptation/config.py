@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from adaptation.posttrain import PostTrainConfig
 from specstack.configbase import StrictModel
 
 
@@ -125,4 +126,8 @@ class AdaptConfig(StrictModel):
     )
     embeddings: EmbeddingsAdaptConfig = Field(
         default_factory=EmbeddingsAdaptConfig, description="Embedding initialisation and training."
+    )
+    post: PostTrainConfig = Field(
+        default_factory=PostTrainConfig,
+        description="Post-training: sft, grpo, preferences, dpo (under out_dir/post).",
     )
