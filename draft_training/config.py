@@ -75,6 +75,11 @@ class DraftConfig(StrictModel):
         default_factory=lambda: OptimConfig(steps=400, lr=1e-3, warmup_steps=20),
         description="AdamW, warmup + cosine, clipping, accumulation.",
     )
+    autocast: Literal["auto", "bf16", "off"] = Field(
+        "auto",
+        description="bf16 autocast of the target forward and the head: auto = on CUDA only; bf16 also on CPUs "
+        "with native bf16 matmuls (AVX512-BF16/AMX: several times faster than float32).",
+    )
     hidden_states: Literal["online", "offline"] = Field(
         "online",
         description="online: run the frozen target each step; offline: dump its states to disk first.",

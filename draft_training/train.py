@@ -51,7 +51,7 @@ from specstack.training import (
 # Fields that change the trained weights; a checkpoint or an exported draft is reused only when they match.
 WEIGHT_FIELDS = {
     "target_model", "train_data", "max_length", "draft_vocab_size", "aux_layer_ids", "head_type",
-    "intermediate_size", "ttt_steps", "loss_decay", "batch_size", "optim", "hidden_states", "seed",
+    "intermediate_size", "ttt_steps", "loss_decay", "batch_size", "optim", "hidden_states", "autocast", "seed",
 }  # fmt: skip
 
 
@@ -274,7 +274,8 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
 
     weights = step_weights(cfg.ttt_steps, cfg.loss_decay)
     logger = RunLogger(run_dir / "logs", step)
-    amp = torch.autocast("cuda", dtype=torch.bfloat16, enabled=device.type == "cuda")
+    bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
+    amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     seen_tokens, t_log = 0, time.time()
     try:
         with progress_bar() as bar:
@@ -286,11 +287,11 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
                 for _ in range(cfg.optim.grad_accum):
                     idx = stream.next()
                     batch = collate(data, idx, device)
-                    if target is not None:
-                        feats = target.features(batch.input_ids, aux_ids)
-                    else:
-                        feats = offline.batch([int(i) for i in idx], batch.input_ids.shape[1])
                     with amp:
+                        if target is not None:
+                            feats = target.features(batch.input_ids, aux_ids)
+                        else:
+                            feats = offline.batch([int(i) for i in idx], batch.input_ids.shape[1])
                         loss, m = ttt_loss(head, feats.aux, feats.logits, batch, weights)
                     (loss / cfg.optim.grad_accum).backward()
                     acc["loss"] += float(loss.detach()) / cfg.optim.grad_accum
