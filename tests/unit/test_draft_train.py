@@ -148,3 +148,11 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     path.write_text(yaml.safe_dump({"draft": {"target_model": "x", "train_data": "y", "output_dir": "o"}}))
     assert main(["draft", "train", "--config", str(path)]) == 1
     assert "draft.run_dir" in capsys.readouterr().err
+
+
+def test_bf16_autocast_on_cpu_trains(tmp_path, target8):
+    cfg = tiny_config(tmp_path, target8, autocast="bf16")
+    out = Path(train(cfg))
+    log = [json.loads(line) for line in (Path(cfg.run_dir) / "logs/train.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(row["loss"]) for row in log)
+    assert str(weights(out)["fc.weight"].dtype) == "torch.float32"  # exported in float32 either way
