@@ -131,3 +131,13 @@ def test_grpo_chains_domains_filters_and_skips_finished_ones(
     assert json.loads((tmp_path / "grpo" / "fc" / "filter.json").read_text())["dropped_solved"] == 1
     calls.clear()
     assert run_grpo(tiny_model_dir, path, tmp_path / "grpo", cfg) == out and calls == []
+
+
+def test_local_sampler_returns_n_conversational_completions(tiny_model_dir: Path):
+    from adaptation.sampling import LocalSampler
+
+    sampler = LocalSampler(tiny_model_dir, temperature=0.7, max_tokens=4)
+    out = sampler.sample(ROWS[3]["prompt"], 3, TOOLS)
+    assert len(out) == 3 and all(
+        c[0]["role"] == "assistant" and isinstance(c[0]["content"], str) for c in out
+    )
