@@ -70,3 +70,29 @@ def test_preferences_command_against_scripted_endpoints(tmp_path: Path):
     rows = (tmp_path / "post" / "preferences.jsonl").read_text(encoding="utf-8").splitlines()
     assert len(rows) == 1 and json.loads(rows[0])["chosen"][0]["content"].startswith("Ответ")
     assert "1 pairs from 1 prompts" in result.output
+
+
+def test_sft_command_two_steps_on_the_tiny_model(tiny_model_dir: Path, tmp_path: Path):
+    from transformers import AutoModelForCausalLM
+
+    tools = [{"type": "function", "function": {"name": "get_order", "description": "Заказ.", "parameters": {
+        "type": "object", "properties": {"order_id": {"type": "string"}}, "required": ["order_id"]}}}]  # fmt: skip
+    rows = [
+        {"messages": [{"role": "user", "content": "Сколько стоит диван?"},
+                      {"role": "assistant", "content": "15 000 ₽."}]},
+        {"messages": [{"role": "user", "content": "Где заказ 12345678?"},
+                      {"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {
+                          "name": "get_order", "arguments": {"order_id": "12345678"}}}]},
+                      {"role": "tool", "content": "{\"status\": \"в пути\"}"},
+                      {"role": "assistant", "content": "Заказ в пути."}], "tools": tools},
+    ]  # fmt: skip
+    data = tmp_path / "sft.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    result = CliRunner().invoke(adapt, [
+        "sft", "--out-dir", str(tmp_path), "--model", str(tiny_model_dir), "--data", str(data), "--steps", "2",
+        "--batch-size", "2",
+    ])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "post" / "sft" / "model"
+    assert str(out) in result.output
+    assert AutoModelForCausalLM.from_pretrained(str(out)).config.num_hidden_layers == 4
