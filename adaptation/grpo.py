@@ -24,6 +24,7 @@ from pydantic import Field
 
 from adaptation.difficulty import DifficultyFilterConfig, FilterStats, filter_prompts
 from adaptation.rewards import DOMAINS, REWARDS, reward_for
+from adaptation.rewards.code import split_tests
 from adaptation.sampling import row_tools
 from specstack.configbase import StrictModel
 from specstack.errors import SpecstackError
@@ -81,6 +82,13 @@ def load_rl_rows(path: str | Path, domain: str, limit: int | None = None) -> lis
             continue
         if not isinstance(row.get("prompt"), list) or column not in row:
             raise SpecstackError(f"{path}:{i}: a {domain} row needs 'prompt' (messages) and '{column}'")
+        if domain == "code":
+            try:
+                split_tests(row["tests"])
+            except SyntaxError as e:
+                raise SpecstackError(
+                    f"{path}:{i}: the tests do not parse ({e.msg}, line {e.lineno})"
+                ) from None
         rows.append(row)
         if limit is not None and len(rows) >= limit:
             break

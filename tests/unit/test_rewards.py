@@ -226,3 +226,46 @@ def test_reward_registry_and_domain_dispatch():
     assert rewards == [1.0, 1.0, 1.0]
     assert reward_for("code") is code_reward
     assert code_reward([fenced("def f(x):\n    return x\n")] * 2, tests=[TESTS, TESTS]) == [0.0, 0.0]
+
+
+def test_evaluate_tasks_by_category_with_a_scripted_sampler():
+    from adaptation.eval.tasks import evaluate_tasks
+
+    class Scripted:
+        """TEST DOUBLE sampler: a fixed answer per user message."""
+
+        def __init__(self, answers: dict[str, str]) -> None:
+            self.answers = answers
+
+        def sample(self, messages, n, tools=None):
+            return [[{"role": "assistant", "content": self.answers[messages[-1]["content"]]}]] * n
+
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": "a"}],
+            "domain": "fc",
+            "category": "simple",
+            "tool_calls": CITY,
+        },
+        {
+            "prompt": [{"role": "user", "content": "b"}],
+            "domain": "fc",
+            "category": "irrelevance",
+            "tool_calls": [],
+        },
+        {
+            "prompt": [{"role": "user", "content": "c"}],
+            "domain": "fc",
+            "category": "simple",
+            "tool_calls": CITY,
+        },
+        {"prompt": [{"role": "user", "content": "d"}], "domain": "math", "answer": "3,5"},
+        {"prompt": [{"role": "user", "content": "e"}], "domain": "code", "tests": TESTS},
+    ]
+    sampler = Scripted({"a": call("search_items", query="диван", city="Казань"), "b": "Нет.", "c": "Не знаю.",
+                        "d": "Ответ: 3.5", "e": fenced("def f(x):\n    return 2 if x == 1 else 0\n")})  # fmt: skip
+    result = evaluate_tasks(rows, sampler)
+    assert result["fc"]["simple"] == 0.5 and result["fc"]["irrelevance"] == 1.0
+    assert result["fc"]["all"] == pytest.approx(2 / 3) and result["fc"]["n_all"] == 3
+    assert result["math"]["all"] == 1.0
+    assert result["code"]["all"] == 0.0 and result["code"]["mean_reward"] == pytest.approx(1 / 3)
