@@ -190,7 +190,14 @@ def test_code_cannot_leak_a_file_through_its_output(tmp_path):
     assert run.violation and run.violation.startswith("open") and run.reward == VIOLATION
 
 
-def test_code_socket_is_blocked_and_nothing_connects():
+@pytest.mark.parametrize("netns", [True, False], ids=["netns", "audit-hook-only"])
+def test_code_socket_is_blocked_and_nothing_connects(netns: bool, monkeypatch):
+    import adaptation.rewards.code as code_mod
+
+    if not netns:  # where unprivileged namespaces are unavailable, the audit hook alone must block it
+        monkeypatch.setattr(code_mod, "_netns_prefix", lambda: ())
+    elif not code_mod._netns_prefix():
+        pytest.skip("unshare -rn does not work here")
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen(1)
