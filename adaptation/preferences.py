@@ -17,6 +17,7 @@ the pairs have the longer answer chosen, randomly chosen such pairs are dropped 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import random
@@ -185,35 +186,39 @@ def balance_by_length(pairs: list[dict], max_ratio: float, max_longer_share: flo
     return kept
 
 
-def build_pairs(rows: Iterable[dict], sampler: Sampler, judge: EndpointClient, cfg: PreferenceConfig,
-                stats: PreferenceStats | None = None) -> list[dict]:  # fmt: skip
-    """Sample, judge and balance; returns the preference rows (see the module docstring)."""
-    stats = stats if stats is not None else PreferenceStats()
+def judge_row(row: dict, sampler: Sampler, judge: EndpointClient, cfg: PreferenceConfig) -> dict:
+    """Sample and judge one prompt: `{"pair": {...}}`, or `{"skip": "too_few_answers" | "bad_verdict"}`."""
+    kind = row.get("kind", "general")
+    if kind not in cfg.judge_prompts:
+        raise SpecstackError(f"no judge prompt for kind {kind!r} (have {', '.join(cfg.judge_prompts)})")
+    answers: list[str] = []
+    for completion in sampler.sample(row["prompt"], cfg.samples, row.get("tools")):
+        text = answer_text(completion)
+        if text.strip() and text not in answers:
+            answers.append(text)
+    if len(answers) < 2:
+        return {"skip": "too_few_answers"}
+    verdict = judge_pair(judge, cfg.judge_prompts[kind], row["prompt"], answers)
+    if verdict is None:
+        return {"skip": "bad_verdict"}
+    best, worst = verdict
+    return {"pair": {
+        "prompt": row["prompt"],
+        "chosen": [{"role": "assistant", "content": answers[best]}],
+        "rejected": [{"role": "assistant", "content": answers[worst]}],
+        "kind": kind,
+    }}  # fmt: skip
+
+
+def finish_pairs(results: Iterable[dict], cfg: PreferenceConfig, stats: PreferenceStats) -> list[dict]:
+    """Count the per-prompt results, balance the pairs by length, fill `stats`."""
     pairs = []
-    for row in rows:
+    for result in results:
         stats.prompts += 1
-        kind = row.get("kind", "general")
-        if kind not in cfg.judge_prompts:
-            raise SpecstackError(f"no judge prompt for kind {kind!r} (have {', '.join(cfg.judge_prompts)})")
-        answers = []
-        for completion in sampler.sample(row["prompt"], cfg.samples, row.get("tools")):
-            text = answer_text(completion)
-            if text.strip() and text not in answers:
-                answers.append(text)
-        if len(answers) < 2:
-            stats.too_few_answers += 1
-            continue
-        verdict = judge_pair(judge, cfg.judge_prompts[kind], row["prompt"], answers)
-        if verdict is None:
-            stats.bad_verdict += 1
-            continue
-        best, worst = verdict
-        pairs.append({
-            "prompt": row["prompt"],
-            "chosen": [{"role": "assistant", "content": answers[best]}],
-            "rejected": [{"role": "assistant", "content": answers[worst]}],
-            "kind": kind,
-        })  # fmt: skip
+        if "pair" in result:
+            pairs.append(result["pair"])
+        else:
+            setattr(stats, result["skip"], getattr(stats, result["skip"]) + 1)
     pairs = balance_by_length(pairs, cfg.max_length_ratio, cfg.max_longer_share, cfg.seed, stats)
     stats.pairs = len(pairs)
     for p in pairs:
@@ -221,23 +226,61 @@ def build_pairs(rows: Iterable[dict], sampler: Sampler, judge: EndpointClient, c
     return pairs
 
 
+def build_pairs(rows: Iterable[dict], sampler: Sampler, judge: EndpointClient, cfg: PreferenceConfig,
+                stats: PreferenceStats | None = None) -> list[dict]:  # fmt: skip
+    """Sample, judge and balance in memory; returns the preference rows (see the module docstring)."""
+    stats = stats if stats is not None else PreferenceStats()
+    return finish_pairs((judge_row(row, sampler, judge, cfg) for row in rows), cfg, stats)
+
+
+def row_key(row: dict) -> str:
+    """A stable key of a prompt row (what is sampled and how it is judged), for resuming."""
+    blob = json.dumps(
+        [row["prompt"], row.get("tools"), row.get("kind", "general")], ensure_ascii=False, sort_keys=True
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:20]
+
+
 def build_preferences(
     prompts_jsonl: str | Path, out_jsonl: str | Path, cfg: PreferenceConfig
 ) -> PreferenceStats:
-    """Read prompts, build pairs against the configured endpoints, write JSONL (and `<out>.stats.json`)."""
+    """Read prompts, build pairs against the configured endpoints, write JSONL (and `<out>.stats.json`).
+
+    Each judged prompt is appended to `<out>.judged.jsonl` as it completes, so an interrupted run resumes
+    where it stopped (and a rerun with other balancing settings asks no endpoint again)."""
     from specstack.io import atomic_write_json, read_jsonl, write_jsonl
 
     rows = list(read_jsonl(prompts_jsonl))
     for i, row in enumerate(rows, 1):
         if not isinstance(row.get("prompt"), list) or not row["prompt"]:
             raise SpecstackError(f"{prompts_jsonl}:{i}: expected 'prompt' as a list of messages")
+    judged_path = Path(str(out_jsonl) + ".judged.jsonl")
+    done: dict[str, dict] = {}
+    if judged_path.is_file():
+        for line in judged_path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+                done[entry["key"]] = entry["result"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a line cut by a kill
+    todo = [row for row in rows if row_key(row) not in done]
+    if todo:
+        judged_path.parent.mkdir(parents=True, exist_ok=True)
+        with (
+            EndpointClient(cfg.policy, cfg.temperature, cfg.max_tokens) as policy,
+            EndpointClient(cfg.judge, 0.0, cfg.judge_max_tokens) as judge,
+            judged_path.open("a", encoding="utf-8") as log_file,
+        ):
+            if log_file.tell() and not judged_path.read_bytes().endswith(b"\n"):
+                log_file.write("\n")  # the last line was cut by a kill
+            for row in todo:
+                result = judge_row(row, policy, judge, cfg)
+                done[row_key(row)] = result
+                log_file.write(json.dumps({"key": row_key(row), "result": result}, ensure_ascii=False) + "\n")
+                log_file.flush()
     stats = PreferenceStats()
-    with (
-        EndpointClient(cfg.policy, cfg.temperature, cfg.max_tokens) as policy,
-        EndpointClient(cfg.judge, 0.0, cfg.judge_max_tokens) as judge,
-    ):
-        pairs = build_pairs(rows, policy, judge, cfg, stats)
+    pairs = finish_pairs((done[row_key(row)] for row in rows), cfg, stats)
     write_jsonl(out_jsonl, pairs)
     atomic_write_json(Path(str(out_jsonl) + ".stats.json"), vars(stats))
-    log.info("preferences: %d pairs from %d prompts", stats.pairs, stats.prompts)
+    log.info("preferences: %d pairs from %d prompts (%d judged now)", stats.pairs, stats.prompts, len(todo))
     return stats

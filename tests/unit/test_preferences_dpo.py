@@ -102,6 +102,28 @@ def test_build_preferences_with_scripted_policy_and_judge(tmp_path: Path):
     assert GENERAL_JUDGE != UNSAFE_JUDGE
 
 
+def test_build_preferences_resumes_without_asking_again(tmp_path: Path):
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in PROMPTS[:2]), encoding="utf-8"
+    )
+    out = tmp_path / "pairs.jsonl"
+    with ScriptedChat(reply=scripted_policy()) as policy, ScriptedChat(reply=scripted_judge) as judge:
+        cfg = PreferenceConfig(policy=EndpointConfig(url=policy.url), judge=EndpointConfig(url=judge.url),
+                               max_length_ratio=3.0, max_longer_share=1.0)  # fmt: skip
+        assert build_preferences(prompts, out, cfg).pairs == 2
+        # a third prompt is added and the balancing tightened: only the new prompt is sampled and judged
+        with prompts.open("a", encoding="utf-8") as f:
+            f.write(json.dumps(PROMPTS[2], ensure_ascii=False) + "\n")
+        (tmp_path / "pairs.jsonl.judged.jsonl").open("a").write('{"key": "cut by a ki')
+        seen = len(policy.received), len(judge.received)
+        stats = build_preferences(prompts, out, cfg.model_copy(update={"max_length_ratio": 1.2}))
+        assert (len(policy.received) - seen[0], len(judge.received) - seen[1]) == (8, 0)
+    assert (stats.prompts, stats.too_few_answers, stats.dropped_ratio, stats.pairs) == (3, 1, 2, 0)
+    lines = (tmp_path / "pairs.jsonl.judged.jsonl").read_text(encoding="utf-8").splitlines()
+    assert len(lines) == 4 and json.loads(lines[-1])["result"] == {"skip": "too_few_answers"}
+
+
 def test_dpo_two_steps_writes_a_loadable_checkpoint(tiny_model_dir: Path, tmp_path: Path):
     from transformers import AutoModelForCausalLM
 
