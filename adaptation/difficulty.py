@@ -4,6 +4,7 @@ drop the prompts every sample solves (k/k): they give GRPO no signal (all advant
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from pydantic import Field
@@ -23,6 +24,11 @@ class DifficultyFilterConfig(StrictModel):
         False, description="Also drop prompts no sample solves (0/k) (the reference drops only k/k)."
     )
     temperature: float = Field(0.7, gt=0, description="Sampling temperature.")
+    prompt_workers: int = Field(
+        4,
+        ge=1,
+        description="Prompts sampled at once from the endpoint (each with up to endpoint.concurrency requests).",
+    )
     max_tokens: int = Field(512, gt=0, description="Tokens per sampled answer.")
     endpoint: EndpointConfig | None = Field(
         None, description="Sample from this OpenAI-compatible endpoint; unset: from the local model (slow)."
@@ -50,8 +56,19 @@ def filter_prompts(
 ) -> Iterator[dict]:
     """The rows worth training on (see the module docstring); `stats` is filled as rows go by."""
     stats = stats if stats is not None else FilterStats()
-    for row in rows:
-        solved = solve_count(row, sampler, cfg.samples, cfg.solved_at)
+    rows = list(rows)
+    workers = (
+        cfg.prompt_workers if cfg.endpoint is not None else 1
+    )  # a local model samples one prompt at a time
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        counts = pool.map(lambda row: solve_count(row, sampler, cfg.samples, cfg.solved_at), rows)
+        yield from _keep(rows, counts, cfg, stats)
+
+
+def _keep(
+    rows: Iterable[dict], counts: Iterable[int], cfg: DifficultyFilterConfig, stats: FilterStats
+) -> Iterator[dict]:
+    for row, solved in zip(rows, counts, strict=True):
         stats.solved_histogram[solved] = stats.solved_histogram.get(solved, 0) + 1
         if solved == cfg.samples:
             stats.dropped_solved += 1

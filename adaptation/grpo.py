@@ -214,10 +214,11 @@ def run_grpo(
 ) -> Path:
     """GRPO over `cfg.domains` in order, each from the previous one's model; returns the last model dir.
 
-    Writes `output_dir/<domain>/model` (skipped when it exists), `output_dir/<domain>/filter.json` (the
-    difficulty filter's counts) and `output_dir/<domain>/run/` (checkpoints).
+    Writes `output_dir/<domain>/model` (skipped when it exists), `output_dir/<domain>/prompts.jsonl` (the
+    prompts trained on, after the difficulty filter; reused when an interrupted domain resumes),
+    `output_dir/<domain>/filter.json` (the filter's counts) and `output_dir/<domain>/run/` (checkpoints).
     """
-    from specstack.io import atomic_write_json
+    from specstack.io import atomic_write_json, read_jsonl, write_jsonl
 
     output_dir = Path(output_dir)
     current = Path(model_dir)
@@ -230,18 +231,19 @@ def run_grpo(
             log.info("grpo %s: %s exists, skipped", domain, done)
             current = done
             continue
-        rows = load_rl_rows(prompts_jsonl, domain, cfg.max_prompts)
-        if rows and cfg.difficulty_filter.enabled:
-            stats = FilterStats()
-            sampler = make_sampler(current, cfg.difficulty_filter, cfg.chat_template_kwargs)
-            rows = list(filter_prompts(rows, sampler, cfg.difficulty_filter, stats))
-            atomic_write_json(domain_dir / "filter.json", vars(stats))
-            log.info(
-                "grpo %s: difficulty filter kept %d, dropped %d solved",
-                domain,
-                stats.kept,
-                stats.dropped_solved,
-            )
+        kept_path = domain_dir / "prompts.jsonl"
+        if kept_path.is_file():  # filtered before an interruption: train on the very same prompts
+            rows = list(read_jsonl(kept_path))
+        else:
+            rows = load_rl_rows(prompts_jsonl, domain, cfg.max_prompts)
+            if rows and cfg.difficulty_filter.enabled:
+                stats = FilterStats()
+                sampler = make_sampler(current, cfg.difficulty_filter, cfg.chat_template_kwargs)
+                rows = list(filter_prompts(rows, sampler, cfg.difficulty_filter, stats))
+                atomic_write_json(domain_dir / "filter.json", vars(stats))
+                log.info("grpo %s: difficulty filter kept %d, dropped %d solved", domain, stats.kept,
+                         stats.dropped_solved)  # fmt: skip
+            write_jsonl(kept_path, rows)
         if not rows:
             log.warning("grpo %s: no prompts to train on, domain skipped", domain)
             continue

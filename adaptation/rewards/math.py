@@ -15,11 +15,14 @@ A fraction or LaTeX answer goes to math_verify as written. A number is compared 
 
 from __future__ import annotations
 
+import logging
 import re
+import threading
 from typing import Any
 
 from adaptation.rewards.fc import completion_text
 
+MAX_ANSWER_CHARS = 300
 _THINK = re.compile(r"<think>.*?(</think>|$)", re.S)
 _ANSWER_LINE = re.compile(r"(?:Ответ|Answer)\s*[:：]\s*(.+)", re.I)
 _FORMULA = re.compile(r"\\[a-z]+|\d\s*/\s*\d")
@@ -69,16 +72,28 @@ def _as_math(answer: str) -> str:
     return f"${answer}$"
 
 
+def _no_timeout_warning(record: logging.LogRecord) -> bool:
+    return not str(record.msg).startswith("Timeout is disabled")
+
+
+for _name in ("math_verify.parser", "math_verify.grader"):  # we disable them on purpose, see answers_equal
+    logging.getLogger(_name).addFilter(_no_timeout_warning)
+
+
 def answers_equal(candidate: str, reference: str) -> bool:
     """math_verify equivalence of two answers after the Russian number normalisation."""
     from math_verify import parse, verify
 
+    # math_verify's timeouts use signal.alarm, which only the main thread may set: elsewhere (the difficulty
+    # filter's workers) run without them; the inputs are short (answers are cut to MAX_ANSWER_CHARS)
+    main = threading.current_thread() is threading.main_thread()
+    limits = {} if main else {"parsing_timeout": None}
     ref = to_verifiable(reference) or reference
-    gold = parse(_as_math(ref))
-    pred = parse(_as_math(candidate))
+    gold = parse(_as_math(ref[:MAX_ANSWER_CHARS]), **limits)
+    pred = parse(_as_math(candidate[:MAX_ANSWER_CHARS]), **limits)
     if not gold or not pred:
         return False
-    return bool(verify(gold, pred))
+    return bool(verify(gold, pred, **({} if main else {"timeout_seconds": None})))
 
 
 def math_score(completion: Any, reference: Any) -> float:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from adaptation.difficulty import DifficultyFilterConfig, FilterStats, filter_prompts
@@ -26,17 +27,17 @@ ROWS = [
 
 
 def scripted_policy():
-    """2 + 2 is solved every time, 7 × 8 on every other request, 1,5 ₽ never; order 12345678 every time
+    """2 + 2 is solved every time, 7 × 8 on every other request for it, 1,5 ₽ never; order 12345678 every time
     (as parsed tool_calls), order 87654321 never."""
-    count = {"n": 0}
+    count: dict[str, int] = {}
 
     def reply(body: dict) -> str | dict:
         user = body["messages"][-1]["content"]
-        count["n"] += 1
+        count[user] = count.get(user, 0) + 1
         if "2 + 2" in user:
             return "Считаем.\nОтвет: 4"
         if "7 × 8" in user:
-            return "Ответ: 56" if count["n"] % 2 else "Ответ: 54"
+            return "Ответ: 56" if count[user] % 2 else "Ответ: 54"
         if "12345678" in user:
             assert body["tools"] == TOOLS
             call = {
@@ -129,8 +130,13 @@ def test_grpo_chains_domains_filters_and_skips_finished_ones(
     assert out == tmp_path / "grpo" / "math" / "model"
     assert calls == [(tiny_model_dir, "fc", 1), (tmp_path / "grpo" / "fc" / "model", "math", 2)]
     assert json.loads((tmp_path / "grpo" / "fc" / "filter.json").read_text())["dropped_solved"] == 1
+    assert len((tmp_path / "grpo" / "math" / "prompts.jsonl").read_text().splitlines()) == 2
     calls.clear()
     assert run_grpo(tiny_model_dir, path, tmp_path / "grpo", cfg) == out and calls == []
+    # an interrupted domain resumes on the prompts it was filtered to, without sampling again
+    shutil.rmtree(tmp_path / "grpo" / "math" / "model")
+    assert run_grpo(tiny_model_dir, path, tmp_path / "grpo", cfg) == out  # (the filter's endpoint is gone)
+    assert calls == [(tmp_path / "grpo" / "fc" / "model", "math", 2)]
 
 
 def test_local_sampler_returns_n_conversational_completions(tiny_model_dir: Path):

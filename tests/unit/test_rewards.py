@@ -276,3 +276,10 @@ def test_evaluate_tasks_by_category_with_a_scripted_sampler():
     assert result["fc"]["all"] == pytest.approx(2 / 3) and result["fc"]["n_all"] == 3
     assert result["math"]["all"] == 1.0
     assert result["code"]["all"] == 0.0 and result["code"]["mean_reward"] == pytest.approx(1 / 3)
+
+
+def test_math_reward_works_off_the_main_thread():
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(2) as pool:
+        assert list(pool.map(lambda a: math_score("Ответ: 3,5 кг", a), ["3,5", "4"])) == [1.0, 0.0]
