@@ -265,15 +265,31 @@ def _apply_results(run: CodeRun, data: str, nonce: str, asserts: set[str]) -> No
     run.passed = len(passed & asserts)
 
 
+def _run_one(completion: Any, tests: str | list[str], limits: SandboxLimits) -> CodeRun | None:
+    code = extract_code(completion)
+    return None if code is None else run_candidate(code, tests, limits)
+
+
 def code_score(completion: Any, tests: str | list[str], limits: SandboxLimits = SandboxLimits()) -> float:
     """The reward of one completion against one task's tests (see the module docstring)."""
-    code = extract_code(completion)
-    if code is None:
-        return NO_CODE
-    return run_candidate(code, tests, limits).reward
+    run = _run_one(completion, tests, limits)
+    return NO_CODE if run is None else run.reward
 
 
-def code_reward(completions: list, tests: list, workers: int = 2, **_: Any) -> list[float]:
-    """TRL reward function: the `tests` dataset column holds each row's assert lines; runs `workers` at once."""
+def code_reward(
+    completions: list, tests: list, workers: int = 2, log_metric: Any = None, **_: Any
+) -> list[float]:
+    """TRL reward function: the `tests` dataset column holds each row's assert lines; runs `workers` at once.
+
+    With TRL's `log_metric`, logs the batch's shares of answers without code, with syntax errors, timeouts
+    and sandbox violations (`code/no_code`, `code/syntax_error`, `code/timeout`, `code/violation`)."""
+    limits = SandboxLimits()
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(code_score, completions, tests))
+        runs = list(pool.map(lambda c, t: _run_one(c, t, limits), completions, tests))
+    if log_metric is not None and runs:
+        n = len(runs)
+        log_metric("code/no_code", sum(r is None for r in runs) / n)
+        log_metric("code/syntax_error", sum(bool(r and r.syntax_error) for r in runs) / n)
+        log_metric("code/timeout", sum(bool(r and r.timed_out) for r in runs) / n)
+        log_metric("code/violation", sum(bool(r and r.violation) for r in runs) / n)
+    return [NO_CODE if r is None else r.reward for r in runs]

@@ -232,7 +232,14 @@ def test_reward_registry_and_domain_dispatch():
     )
     assert rewards == [1.0, 1.0, 1.0]
     assert reward_for("code") is code_reward
-    assert code_reward([fenced("def f(x):\n    return x\n")] * 2, tests=[TESTS, TESTS]) == [0.0, 0.0]
+    metrics: dict[str, float] = {}
+    completions = [fenced("def f(x):\n    return x\n"), "no code", fenced("def f(x) return")]
+    rewards = code_reward(completions, tests=[TESTS] * 3, log_metric=metrics.__setitem__)
+    assert rewards == [0.0, NO_CODE, SYNTAX_ERROR]
+    assert metrics["code/no_code"] == pytest.approx(1 / 3) and metrics["code/syntax_error"] == pytest.approx(
+        1 / 3
+    )
+    assert metrics["code/timeout"] == 0 and metrics["code/violation"] == 0
 
 
 def test_evaluate_tasks_by_category_with_a_scripted_sampler():
