@@ -106,6 +106,37 @@ def run(config_path: str | None, no_progress: bool, **flags: Any) -> None:
     click.echo(str(path))
 
 
+@loadtest.command("demo")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False), default="configs/demo.yaml",
+              show_default=True, help="The demo run config.")  # fmt: skip
+@click.option("--out-dir", type=click.Path(file_okay=False), help="Where the report goes.")
+@click.option("--no-progress", is_flag=True, help="No progress bars (logs only).")
+def demo(config_path: str, out_dir: str | None, no_progress: bool) -> None:
+    """The demo's load test: start the demo target with and without its draft, sweep, fixed rate, report.
+
+    Uses the config's loadtest: section when it has one (else a short default: sweep 1..16, 20 s at
+    12 req/s) and its serve: section (else vLLM on demo.out_dir/target and demo.out_dir/draft).
+    """
+    import os
+
+    from loadtest.runner import run_demo_loadtest
+    from specstack.config import load_run_config
+
+    if no_progress:
+        os.environ["SPECSTACK_NO_PROGRESS"] = "1"
+    run_cfg = load_run_config(config_path)
+    if out_dir:
+        from loadtest.config import LoadtestConfig
+
+        section = run_cfg.loadtest
+        if section is None:
+            from loadtest.runner import DEMO_DEFAULTS
+
+            section = LoadtestConfig(**DEMO_DEFAULTS)
+        run_cfg = run_cfg.model_copy(update={"loadtest": section.model_copy(update={"out_dir": out_dir})})
+    click.echo(str(run_demo_loadtest(run_cfg)))
+
+
 @loadtest.command("report")
 @click.argument("out_dir", type=click.Path(file_okay=False, exists=True))
 def report(out_dir: str) -> None:

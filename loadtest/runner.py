@@ -273,6 +273,16 @@ def run_loadtest(
     return path
 
 
+DEMO_DEFAULTS: dict[str, Any] = {
+    "start_servers": True,
+    "max_tokens": 64,
+    "sweep": {"concurrencies": [1, 2, 4, 8, 16], "rounds": 2},
+    "fixed_rate": {"rate": 12.0, "duration_s": 20.0},
+    "capacity": {"enabled": False},
+    "out_dir": "artifacts/demo/loadtest",
+}
+
+
 def run_demo_loadtest(run_cfg: Any) -> Path:
     """`make demo`'s load-test stage; returns report.md's path.
 
@@ -280,14 +290,7 @@ def run_demo_loadtest(run_cfg: Any) -> Path:
     capacity probe) with the engines started here from its `serve:` section (default: vLLM on the demo
     target and draft under `demo.out_dir`).
     """
-    cfg = getattr(run_cfg, "loadtest", None) or LoadtestConfig(
-        start_servers=True,
-        max_tokens=64,
-        sweep={"concurrencies": [1, 2, 4, 8, 16], "rounds": 2},
-        fixed_rate={"rate": 12.0, "duration_s": 20.0},
-        capacity={"enabled": False},
-        out_dir="artifacts/demo/loadtest",
-    )
+    cfg = getattr(run_cfg, "loadtest", None) or LoadtestConfig(**DEMO_DEFAULTS)
     if not cfg.start_servers and not (cfg.plain_url and cfg.spec_url):
         cfg = cfg.model_copy(update={"start_servers": True})
     engine = getattr(run_cfg, "serve", None)
