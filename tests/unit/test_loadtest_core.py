@@ -220,7 +220,12 @@ def test_config_defaults_and_errors():
 def test_cli_help_everywhere():
     from specstack.cli import main
 
-    for argv in (["loadtest", "--help"], ["loadtest", "run", "--help"], ["loadtest", "report", "--help"]):
+    for argv in (
+        ["loadtest", "--help"],
+        ["loadtest", "run", "--help"],
+        ["loadtest", "report", "--help"],
+        ["loadtest", "demo", "--help"],
+    ):
         assert main(argv) == 0
 
 
