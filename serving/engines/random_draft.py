@@ -16,16 +16,27 @@ from safetensors.torch import save_file
 from specstack.io import atomic_directory
 
 
-def write_random_eagle3_draft(target_dir: str | Path, out_dir: str | Path, seed: int = 0) -> Path:
-    """Write `out_dir` (config.json + model.safetensors) sized for `target_dir`; draft vocab = target vocab."""
+def write_random_eagle3_draft(
+    target_dir: str | Path,
+    out_dir: str | Path,
+    seed: int = 0,
+    draft_vocab_size: int | None = None,
+    intermediate_size: int | None = None,
+) -> Path:
+    """Write `out_dir` (config.json + model.safetensors) sized for `target_dir`.
+
+    By default the draft vocabulary is the target's (no d2t/t2d) and the MLP is as wide as the target's; a
+    smaller `draft_vocab_size` keeps the first target ids (with d2t/t2d), as a pruned vocabulary would.
+    """
     target_dir, out_dir = Path(target_dir), Path(out_dir)
     t = json.loads((target_dir / "config.json").read_text())
     h = int(t["hidden_size"])
     heads = int(t["num_attention_heads"])
     kv = int(t.get("num_key_value_heads", heads))
     hd = int(t.get("head_dim") or h // heads)
-    inter = int(t["intermediate_size"])
+    inter = int(intermediate_size or t["intermediate_size"])
     vocab = int(t["vocab_size"])
+    dvocab = min(int(draft_vocab_size or vocab), vocab)
     rope = t.get("rope_parameters") or {}
     rope_theta = float(rope.get("rope_theta", t.get("rope_theta", 10000.0)))
     config = {
@@ -42,7 +53,7 @@ def write_random_eagle3_draft(target_dir: str | Path, out_dir: str | Path, seed:
         "max_position_embeddings": int(t.get("max_position_embeddings", 2048)),
         "num_hidden_layers": 1,
         "vocab_size": vocab,
-        "draft_vocab_size": vocab,
+        "draft_vocab_size": dvocab,
         "tie_word_embeddings": False,
         "torch_dtype": "float32",
     }
@@ -64,9 +75,14 @@ def write_random_eagle3_draft(target_dir: str | Path, out_dir: str | Path, seed:
         "midlayer.mlp.up_proj.weight": w(inter, h),
         "midlayer.mlp.down_proj.weight": w(h, inter),
         "norm.weight": torch.ones(h),
-        "lm_head.weight": w(vocab, h),
+        "lm_head.weight": w(dvocab, h),
         "embed_tokens.weight": w(vocab, h),
     }
+    if dvocab < vocab:  # target_id = draft_id + d2t[draft_id]; the first dvocab target ids
+        tensors["d2t"] = torch.zeros(dvocab, dtype=torch.int64)
+        t2d = torch.zeros(vocab, dtype=torch.bool)
+        t2d[:dvocab] = True
+        tensors["t2d"] = t2d
     with atomic_directory(out_dir) as tmp:
         (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
         save_file(tensors, str(tmp / "model.safetensors"), metadata={"format": "pt"})

@@ -321,3 +321,18 @@ def test_cli_print_command_applies_flags_over_the_config(engine_dirs, tmp_path: 
     assert "--speculative-config" not in capsys.readouterr().out
     assert main(["serve", "engine", "--model", str(tmp_path / "nope"), "--print-command"]) == 1
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_pruned_vocab_draft_passes_and_needs_d2t(engine_dirs, tmp_path: Path) -> None:
+    from safetensors.torch import load_file, save_file
+
+    target, _ = engine_dirs
+    small = write_random_eagle3_draft(target, tmp_path / "small", draft_vocab_size=128, intermediate_size=64)
+    assert json.loads((small / "config.json").read_text())["draft_vocab_size"] == 128
+    plan(EngineConfig(model=target, draft=small, engine="vllm", device="cpu", port=0))
+    tensors = load_file(str(small / "model.safetensors"))
+    del tensors["d2t"]
+    save_file(tensors, str(small / "model.safetensors"))
+    expect_error(
+        EngineConfig(model=target, draft=small, engine="vllm", device="cpu", port=0), "no d2t tensor"
+    )
