@@ -131,9 +131,9 @@ def embeddings() -> None:
 @FORCE_OPTION
 def tokenizer_train(config_path: Path | None, force: bool, **overrides: Any) -> None:
     """Train the Russian byte-level BPE with exactly the base tokenizer's normalizer/pre-tokenizer/decoder."""
-    from adaptation.pipeline import train_stage
+    from adaptation.pipeline import tokenizer_train_stage
 
-    click.echo(train_stage(load_adapt_config(config_path, overrides), force))
+    click.echo(tokenizer_train_stage(load_adapt_config(config_path, overrides), force))
 
 
 @tokenizer.command("prune")
@@ -142,9 +142,9 @@ def tokenizer_train(config_path: Path | None, force: bool, **overrides: Any) -> 
 @FORCE_OPTION
 def tokenizer_prune(config_path: Path | None, force: bool, **overrides: Any) -> None:
     """Keep the base's tokens English/code use and the Russian side's tokens Russian uses (coverage)."""
-    from adaptation.pipeline import prune_stage
+    from adaptation.pipeline import tokenizer_prune_stage
 
-    for path in prune_stage(load_adapt_config(config_path, overrides), force):
+    for path in tokenizer_prune_stage(load_adapt_config(config_path, overrides), force):
         click.echo(path)
 
 
@@ -154,9 +154,9 @@ def tokenizer_prune(config_path: Path | None, force: bool, **overrides: Any) -> 
 @FORCE_OPTION
 def tokenizer_merge(config_path: Path | None, force: bool, **overrides: Any) -> None:
     """Append the Russian tokens and merges to the pruned base; write an HF tokenizer dir."""
-    from adaptation.pipeline import merge_stage
+    from adaptation.pipeline import tokenizer_merge_stage
 
-    click.echo(merge_stage(load_adapt_config(config_path, overrides), force))
+    click.echo(tokenizer_merge_stage(load_adapt_config(config_path, overrides), force))
 
 
 @tokenizer.command("report")
@@ -166,11 +166,11 @@ def tokenizer_merge(config_path: Path | None, force: bool, **overrides: Any) -> 
 @click.option("--json", "json_path", type=PATH, help="Also write the report as JSON here.")
 def tokenizer_report(config_path: Path | None, force: bool, json_path: Path | None, **overrides: Any) -> None:
     """Print the density table: tokens with Cyrillic/Latin/other, chars/token on held-out ru/en/code."""
-    from adaptation.pipeline import report_stage
+    from adaptation.pipeline import tokenizer_report_stage
     from adaptation.tokenizer.report import render_markdown
     from specstack.io import atomic_write_json
 
-    report = report_stage(load_adapt_config(config_path, overrides), force)
+    report = tokenizer_report_stage(load_adapt_config(config_path, overrides), force)
     click.echo(render_markdown(report), nl=False)
     if json_path:
         atomic_write_json(json_path, report)
@@ -182,9 +182,9 @@ def tokenizer_report(config_path: Path | None, force: bool, json_path: Path | No
 @FORCE_OPTION
 def embeddings_init(config_path: Path | None, force: bool, **overrides: Any) -> None:
     """Resize the base model to the merged vocabulary; new rows start as the mean of their base pieces."""
-    from adaptation.pipeline import init_stage
+    from adaptation.pipeline import embeddings_init_stage
 
-    click.echo(init_stage(load_adapt_config(config_path, overrides), force))
+    click.echo(embeddings_init_stage(load_adapt_config(config_path, overrides), force))
 
 
 @embeddings.command("freeze")

@@ -64,7 +64,7 @@ class TokenizerAdaptConfig(StrictModel):
 class TrainStageConfig(StrictModel):
     """One HF Trainer run over the packed embedding-training text."""
 
-    max_steps: int = Field(30, gt=0, description="Optimizer steps.")
+    max_steps: int = Field(25, gt=0, description="Optimizer steps.")
     batch_size: int = Field(4, gt=0, description="Sequences per step.")
     lr: float = Field(2e-3, gt=0, description="Peak learning rate (cosine schedule).")
     warmup_steps: int = Field(4, ge=0, description="Linear warmup steps.")
@@ -83,7 +83,11 @@ class EmbeddingsAdaptConfig(StrictModel):
     pad_to_multiple_of: int = Field(1, ge=1, description="Round the embedding rows up to a multiple of this.")
     seq_len: int = Field(256, gt=1, description="Tokens per training sequence.")
     english_share: float = Field(
-        0.2, ge=0, lt=1, description="Share of English/code characters mixed into the Russian training text."
+        0.4,
+        ge=0,
+        lt=1,
+        description="Share of English/code characters mixed into the Russian training text (keeps them from "
+        "drifting: on the demo 0.4 beat 0.2 on all three held-out domains).",
     )
     max_train_documents: int = Field(
         20000, gt=0, description="Use at most this many training documents (after mixing)."
@@ -98,7 +102,7 @@ class EmbeddingsAdaptConfig(StrictModel):
     )
     bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16, GPUs).")
     eval_documents: int = Field(
-        16,
+        12,
         ge=0,
         description="Held-out documents per domain for loss per character: base and final model on every "
         "domain, after freeze on Russian (0: no evaluation).",

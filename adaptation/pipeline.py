@@ -171,7 +171,7 @@ def _cached(out: Path, key: str, force: bool, name: str) -> bool:
 # ---- tokenizer stages -----------------------------------------------------------------------------------
 
 
-def train_stage(cfg: AdaptConfig, force: bool = False) -> Path:
+def tokenizer_train_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     """Train the Russian tokenizer on the base tokenizer's pipeline."""
     from adaptation.corpus import read_corpus
     from adaptation.tokenizer.train import train_like
@@ -196,14 +196,15 @@ def train_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     return out
 
 
-def prune_stage(cfg: AdaptConfig, force: bool = False) -> tuple[Path, Path]:
+def tokenizer_prune_stage(cfg: AdaptConfig, force: bool = False) -> tuple[Path, Path]:
     """Prune the base on English + code and the Russian tokenizer on Russian; both at cfg coverage."""
     from adaptation.corpus import read_corpus
     from adaptation.tokenizer.bpe import load_tokenizer
     from adaptation.tokenizer.prune import CANDIDATES, prune_tokenizer
 
     lay, key = Layout(cfg.out_dir), prune_key(cfg)
-    if _cached(lay.pruned_base, key, force, "tokenizer prune") and is_built(lay.pruned_russian, key):
+    if not force and is_built(lay.pruned_base, key) and is_built(lay.pruned_russian, key):
+        console.print(f"[green]tokenizer prune[/] up to date at {lay.pruned_base.parent}")
         return lay.pruned_base, lay.pruned_russian
     if not (lay.russian / "tokenizer.json").is_file():
         raise SpecstackError(
@@ -245,7 +246,7 @@ def prune_stage(cfg: AdaptConfig, force: bool = False) -> tuple[Path, Path]:
     return lay.pruned_base, lay.pruned_russian
 
 
-def merge_stage(cfg: AdaptConfig, force: bool = False) -> Path:
+def tokenizer_merge_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     """Merge the pruned sides into an HF tokenizer dir with the base's specials and chat template."""
     from adaptation.tokenizer.bpe import load_tokenizer
     from adaptation.tokenizer.merge import merge_tokenizers, read_chat_settings, save_merged_dir
@@ -270,7 +271,7 @@ def merge_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     return lay.merged
 
 
-def report_stage(cfg: AdaptConfig, force: bool = False) -> dict:
+def tokenizer_report_stage(cfg: AdaptConfig, force: bool = False) -> dict:
     """Token classes and held-out chars/token of base, Russian-only and merged tokenizers."""
     from adaptation.tokenizer.bpe import load_tokenizer
     from adaptation.tokenizer.report import density_report, render_markdown
@@ -313,7 +314,7 @@ def _require_base_model(cfg: AdaptConfig) -> Path:
     return Path(cfg.base_model)
 
 
-def init_stage(cfg: AdaptConfig, force: bool = False) -> Path:
+def embeddings_init_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     """Resize the base model to the merged vocabulary; new rows = mean of the base pieces' rows."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -328,9 +329,16 @@ def init_stage(cfg: AdaptConfig, force: bool = False) -> Path:
     base_dir = _require_base_model(cfg)
     merged_to_base = read_vocab_map(lay.merged)
     model = AutoModelForCausalLM.from_pretrained(str(base_dir), dtype=torch.float32)
+    base_tokenizer = load_base_tokenizer(cfg)  # the one vocab_map's base ids refer to
+    rows = model.get_input_embeddings().weight.shape[0]
+    if base_tokenizer.get_vocab_size(with_added_tokens=True) > rows:
+        raise SpecstackError(
+            f"{base_tokenizer_path(cfg)}: {base_tokenizer.get_vocab_size(with_added_tokens=True):,} ids, "
+            f"more than the {rows:,} embedding rows of {base_dir}: not this model's tokenizer"
+        )
     stats = init_embeddings(
         model,
-        load_tokenizer(base_dir),
+        base_tokenizer,
         load_tokenizer(lay.merged),
         merged_to_base,
         cfg.embeddings.pad_to_multiple_of,
@@ -392,7 +400,7 @@ def evaluate_model(model_dir: Path, cfg: AdaptConfig, only: tuple[str, ...] | No
 
 def embeddings_stage(cfg: AdaptConfig, mode: str, force: bool = False) -> Path:
     """Run the freeze or unfreeze stage (resumable) and record held-out loss per character after it."""
-    from adaptation.embeddings.freeze import train_stage as run_training
+    from adaptation.embeddings.freeze import train_embeddings as run_training
 
     lay = Layout(cfg.out_dir)
     if mode == "freeze":
@@ -436,11 +444,11 @@ def adapt_all(cfg: AdaptConfig, force: bool = False) -> Path:
     """train -> prune -> merge -> report -> init -> freeze -> unfreeze (cached); writes summary.json and
     returns the adapted model dir (model/unfreeze)."""
     t0 = time.time()
-    train_stage(cfg, force)
-    prune_stage(cfg, force)
-    merge_stage(cfg, force)
-    report = report_stage(cfg, force)
-    init_stage(cfg, force)
+    tokenizer_train_stage(cfg, force)
+    tokenizer_prune_stage(cfg, force)
+    tokenizer_merge_stage(cfg, force)
+    report = tokenizer_report_stage(cfg, force)
+    embeddings_init_stage(cfg, force)
     embeddings_stage(cfg, "freeze", force)
     final = embeddings_stage(cfg, "unfreeze", force)
     lay = Layout(cfg.out_dir)

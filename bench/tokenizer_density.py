@@ -51,14 +51,20 @@ def log(msg: str) -> None:
 
 def run_tokenizer_stages(cfg: AdaptConfig) -> dict:
     """train -> prune -> merge -> report through the pipeline (cached under cfg.out_dir)."""
-    from adaptation.pipeline import Layout, merge_stage, prune_stage, report_stage, train_stage
+    from adaptation.pipeline import (
+        Layout,
+        tokenizer_merge_stage,
+        tokenizer_prune_stage,
+        tokenizer_report_stage,
+        tokenizer_train_stage,
+    )
     from specstack.cache import read_stamp
 
     t0 = time.time()
-    train_stage(cfg)
-    prune_stage(cfg)
-    merge_stage(cfg)
-    report = report_stage(cfg)
+    tokenizer_train_stage(cfg)
+    tokenizer_prune_stage(cfg)
+    tokenizer_merge_stage(cfg)
+    report = tokenizer_report_stage(cfg)
     lay = Layout(cfg.out_dir)
     report["prune"] = {
         "base": read_stamp(lay.pruned_base)["stats"],

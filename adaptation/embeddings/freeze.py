@@ -87,7 +87,7 @@ def _prepare_run_dir(run_dir: Path, key: str) -> str | None:
     return get_last_checkpoint(str(run_dir))
 
 
-def train_stage(
+def train_embeddings(
     model_dir: str | Path,
     out_dir: str | Path,
     run_dir: str | Path,

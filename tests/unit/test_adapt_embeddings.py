@@ -18,7 +18,14 @@ from adaptation.config import (
     TokenizerAdaptConfig,
     TrainStageConfig,
 )
-from adaptation.pipeline import Layout, embeddings_stage, init_stage, merge_stage, prune_stage, train_stage
+from adaptation.pipeline import (
+    Layout,
+    embeddings_init_stage,
+    embeddings_stage,
+    tokenizer_merge_stage,
+    tokenizer_prune_stage,
+    tokenizer_train_stage,
+)
 from adaptation.tokenizer.bpe import load_tokenizer
 from adaptation.tokenizer.merge import read_vocab_map
 from specstack.cli import main
@@ -50,10 +57,10 @@ def make_config(root: Path, base_model: Path) -> AdaptConfig:
 def adapted(tmp_path_factory: pytest.TempPathFactory, tiny_model_dir: Path) -> AdaptConfig:
     """Tokenizer stages and embeddings init run once on the tiny model."""
     cfg = make_config(tmp_path_factory.mktemp("adapt"), tiny_model_dir)
-    train_stage(cfg)
-    prune_stage(cfg)
-    merge_stage(cfg)
-    init_stage(cfg)
+    tokenizer_train_stage(cfg)
+    tokenizer_prune_stage(cfg)
+    tokenizer_merge_stage(cfg)
+    embeddings_init_stage(cfg)
     return cfg
 
 
@@ -116,7 +123,7 @@ def test_unfreeze_trains_everything_and_resumes_to_the_same_weights(adapted: Ada
     # The same run killed during step 3 (after its step-2 checkpoint) and started again resumes from there.
     from transformers import TrainerCallback
 
-    from adaptation.embeddings.freeze import train_stage as run_training
+    from adaptation.embeddings.freeze import train_embeddings as run_training
     from adaptation.pipeline import training_documents, unfreeze_key
 
     class Kill(TrainerCallback):
