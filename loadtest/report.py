@@ -205,6 +205,18 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def _engine(info: dict | None) -> str:
+    if not info:
+        return "–"
+    parts = [
+        f"{info.get('engine')} ({info.get('device')}, {info.get('dtype')})",
+        f"target `{info.get('model_dir')}`",
+    ]
+    if info.get("draft_dir"):
+        parts.append(f"draft `{info['draft_dir']}`, k={info.get('num_draft_tokens')}")
+    return "; ".join(parts)
+
+
 def _phase(report: dict, phase_id: str) -> dict:
     return next(p for p in report["phases"] if p["id"] == phase_id)
 
@@ -214,8 +226,9 @@ def render_markdown(report: dict[str, Any]) -> str:
     out = ["# Load test: speculative vs plain", ""]
     deps = report["deployments"]
     out.append(_table(
-        ["deployment", "URL", "model", "speculative"],
-        [[name, f"`{d.get('url')}`", f"`{d.get('model')}`", str(d.get("speculative", "–"))] for name, d in deps.items()],
+        ["deployment", "URL", "model", "speculative", "engine"],
+        [[name, f"`{d.get('url')}`", f"`{d.get('model')}`", str(d.get("speculative", "–")), _engine(d.get("engine"))]
+         for name, d in deps.items()],
     ))  # fmt: skip
     out += [
         "",

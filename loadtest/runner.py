@@ -41,6 +41,7 @@ class Target:
     model: str
     api_key: str | None
     speculative: bool | None
+    engine: dict[str, Any] | None = None
 
 
 def make_progress(disable: bool | None = None):
@@ -169,6 +170,7 @@ class LoadtestSession:
             "url": target.url,
             "model": target.model,
             "speculative": target.speculative,
+            "engine": target.engine,
         }
         if cfg.warmup_requests:
             warm = Phase(id=f"warmup/{target.name}", kind="warmup", deployment=target.name, base_url=target.url,
@@ -218,8 +220,8 @@ def _targets_from_urls(cfg: LoadtestConfig) -> Iterator[list[tuple[str, Any]]]:
 
 
 @contextlib.contextmanager
-def _engine(engine_cfg: Any, speculative: bool, log_path: Path) -> Iterator[tuple[str, str]]:
-    """Start the engine from `engine_cfg` with speculation on or off on a free port; yields (url, model)."""
+def _engine(engine_cfg: Any, speculative: bool, log_path: Path) -> Iterator[tuple[str, str, dict]]:
+    """Start the engine from `engine_cfg` with speculation on or off on a free port; yields (url, model, info)."""
     from serving.engines import start_engine
 
     if speculative and engine_cfg.draft is None:
@@ -229,7 +231,11 @@ def _engine(engine_cfg: Any, speculative: bool, log_path: Path) -> Iterator[tupl
     with open(log_path, "w", encoding="utf-8") as log:
         proc = start_engine(cfg, log=log, prefix="")
         try:
-            yield proc.base_url, cfg.model_name()
+            yield proc.base_url, cfg.model_name(), {
+                "engine": proc.command.engine, "device": proc.command.device, "model_dir": str(cfg.model),
+                "draft_dir": str(cfg.draft) if speculative else None,
+                "num_draft_tokens": cfg.num_draft_tokens if speculative else None, "dtype": cfg.dtype,
+            }  # fmt: skip
         finally:
             proc.stop()
 
@@ -256,8 +262,8 @@ def run_loadtest(
                 raise SpecstackError("loadtest.start_servers needs a serve: section in the run config")
             for name, spec in (("plain", False), ("spec", True)):
                 progress.console.log(f"starting the {name} engine (log: {out / f'engine-{name}.log'})")
-                with _engine(engine_cfg, spec, out / f"engine-{name}.log") as (url, model):
-                    session.measure(Target(name, url, cfg.model or model, cfg.api_key, spec))
+                with _engine(engine_cfg, spec, out / f"engine-{name}.log") as (url, model, info):
+                    session.measure(Target(name, url, cfg.model or model, cfg.api_key, spec, info))
         else:
             with _targets_from_urls(cfg) as targets:
                 for name, (url, spec) in targets:
