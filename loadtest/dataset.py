@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from pathlib import Path
 
@@ -33,13 +34,39 @@ def _messages(row: dict) -> list[dict] | None:
     return None
 
 
+def to_request_messages(messages: list[dict]) -> list[dict]:
+    """SFT messages as an OpenAI request accepts them: tool calls get ids, `type` and JSON-string arguments;
+    tool results get the `tool_call_id` of the call they answer (in order)."""
+    out, pending, n = [], [], 0
+    for m in messages:
+        m = dict(m)
+        if m.get("tool_calls"):
+            calls = []
+            for call in m["tool_calls"]:
+                call = dict(call)
+                fn = dict(call.get("function") or {})
+                if not isinstance(fn.get("arguments"), str):
+                    fn["arguments"] = json.dumps(fn.get("arguments") or {}, ensure_ascii=False)
+                call.setdefault("id", f"call_{n}")
+                call.setdefault("type", "function")
+                call["function"] = fn
+                n += 1
+                pending.append(call["id"])
+                calls.append(call)
+            m["tool_calls"] = calls
+        elif m.get("role") == "tool":
+            m.setdefault("tool_call_id", pending.pop(0) if pending else f"call_{n}")
+        out.append(m)
+    return out
+
+
 def prompt_from_conversation(row: dict) -> dict | None:
     """The request part of one SFT row: messages before the last assistant turn (and its tools), or None."""
     messages = _messages(row)
     if not messages:
         return None
     last = max((i for i, m in enumerate(messages) if m.get("role") == "assistant"), default=len(messages))
-    prompt = [dict(m) for m in messages[:last]]
+    prompt = to_request_messages(messages[:last])
     if not prompt or prompt[-1].get("role") not in ("user", "tool"):
         return None
     out: dict = {"messages": prompt}

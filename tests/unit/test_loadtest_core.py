@@ -91,6 +91,23 @@ def test_prompts_cut_before_the_last_assistant_turn(tmp_path):
         load_prompts(path)
 
 
+def test_tool_calls_become_valid_request_messages():
+    row = {"messages": [
+        {"role": "user", "content": "Статус заказа 662?"},
+        {"role": "assistant", "content": "", "tool_calls": [
+            {"type": "function", "function": {"name": "get_order", "arguments": {"order_id": "662"}}},
+            {"function": {"name": "get_user", "arguments": "{}"}}]},
+        {"role": "tool", "name": "get_order", "content": "{}"},
+        {"role": "tool", "name": "get_user", "content": "{}"},
+        {"role": "assistant", "content": "Оплачен."}]}  # fmt: skip
+    msgs = prompt_from_conversation(row)["messages"]
+    calls = msgs[1]["tool_calls"]
+    assert [c["id"] for c in calls] == ["call_0", "call_1"] and all(c["type"] == "function" for c in calls)
+    assert json.loads(calls[0]["function"]["arguments"]) == {"order_id": "662"}
+    assert [m["tool_call_id"] for m in msgs[2:]] == ["call_0", "call_1"]
+    assert "id" not in row["messages"][1]["tool_calls"][0]  # the dataset row is not modified
+
+
 def test_prompt_order_is_seeded_and_covers_the_dataset():
     a, b = prompt_order(7, 20, seed=3), prompt_order(7, 20, seed=3)
     assert a == b and sorted(a[:7]) == list(range(7)) and a != prompt_order(7, 20, seed=4)
