@@ -26,6 +26,9 @@ else
 	$(BIN)/pip install -q -e ".[dev,cpu]"
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec || true
 endif
+	# SpecForge's draft class is imported by the checkpoint contract tests; its own pins (torch 2.11,
+	# sglang) are for GPU training nodes, so it is installed without dependencies.
+	$(BIN)/pip install -q --no-deps specforge==0.2.0
 	bash scripts/install_system_deps.sh
 	touch $(STAMP)
 

@@ -158,7 +158,8 @@ def test_locustfile_headless_open_loop_writes_records(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     files = list(tmp_path.glob("rec.jsonl.*"))
     rows = [json.loads(line) for f in files for line in f.read_text().splitlines()]
-    assert 20 <= len(rows) <= 32 and all(r["ok"] for r in rows)
+    # ~30 arrivals in 3 s at 10/s; Locust's -t stops late on a loaded machine, so the upper bound is loose
+    assert 20 <= len(rows) <= 40 and all(r["ok"] for r in rows)
     assert "TTFT" in proc.stderr + proc.stdout
 
 
