@@ -21,7 +21,9 @@ CONFIG_OPTION = click.option(
     type=PATH,
     help="Run config (YAML) with an adapt: section (defaults if omitted).",
 )
-FORCE_OPTION = click.option("--force", is_flag=True, help="Rebuild even if the stage is up to date.")
+FORCE_OPTION = click.option(
+    "--force", is_flag=True, help="Rebuild even if up to date (training stages start over, not resume)."
+)
 
 # flag -> (dotted field of the adapt section, click option kwargs)
 COMMON_FLAGS: dict[str, tuple[str, dict]] = {

@@ -424,6 +424,7 @@ def embeddings_stage(cfg: AdaptConfig, mode: str, force: bool = False) -> Path:
         bf16=cfg.embeddings.bf16,
         seed=cfg.seed,
         key=key,
+        restart=force,
     )
     summary["seconds"] = round(time.time() - t0, 1)
     heldout = evaluate_model(out, cfg, ("ru",) if mode == "freeze" else None)

@@ -75,12 +75,12 @@ def make_trainer_class():
     return EmbeddingTrainer
 
 
-def _prepare_run_dir(run_dir: Path, key: str) -> str | None:
-    """The checkpoint to resume from, after wiping a run dir left by a different config."""
+def _prepare_run_dir(run_dir: Path, key: str, restart: bool) -> str | None:
+    """The checkpoint to resume from, after wiping a run dir left by a different config (or any, on restart)."""
     from transformers.trainer_utils import get_last_checkpoint
 
     stamp = run_dir / "run_key.txt"
-    if run_dir.is_dir() and (not stamp.is_file() or stamp.read_text().strip() != key):
+    if run_dir.is_dir() and (restart or not stamp.is_file() or stamp.read_text().strip() != key):
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     stamp.write_text(key + "\n")
@@ -100,10 +100,12 @@ def train_embeddings(
     seed: int,
     key: str = "",
     callbacks: list | None = None,
+    restart: bool = False,
 ) -> dict:
     """Train `model_dir` (an initialised merged-vocabulary model) in `mode`, resuming from `run_dir`'s last
     checkpoint when it was made with the same `key`; write the result to `out_dir` atomically.
-    `callbacks` are extra `transformers.TrainerCallback`s (progress, tests that interrupt a run).
+    `callbacks` are extra `transformers.TrainerCallback`s (progress, tests that interrupt a run);
+    `restart` discards the run dir's checkpoints and trains from the start.
 
     Returns a summary: steps, first/last logged loss, trainable parameters, resumed-from checkpoint.
     """
@@ -155,7 +157,7 @@ def train_embeddings(
         disable_tqdm=os.environ.get("SPECSTACK_NO_PROGRESS") == "1",
     )
     trainer = make_trainer_class()(model=model, args=args, train_dataset=dataset, callbacks=callbacks)
-    last = _prepare_run_dir(run_dir, key)
+    last = _prepare_run_dir(run_dir, key, restart)
     result = trainer.train(resume_from_checkpoint=last)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]
     with atomic_directory(out_dir) as tmp:

@@ -150,6 +150,8 @@ def test_unfreeze_trains_everything_and_resumes_to_the_same_weights(adapted: Ada
     resumed = weights(lay.unfreeze)
     for name, tensor in first.items():
         torch.testing.assert_close(resumed[name], tensor, rtol=0, atol=0)
+    # --force: the finished run's checkpoints are discarded and it trains from step 0 again.
+    assert run_training(*args, **common, restart=True)["resumed_from"] is None
 
 
 # ---- one-line errors through the CLI ---------------------------------------------------------------------
