@@ -21,8 +21,14 @@ GROUPS: dict[str, tuple[str, str]] = {
     "adapt": ("adaptation.cli:adapt", "Adapt a base model to Russian: tokenizer merge, embedding training."),
     "demo": ("specstack.demo.cli:demo", "Build the demo corpus and models; run the whole demo flow."),
     "serve": ("serving.cli:serve", "Serve models: engine (vLLM/SGLang with an EAGLE-3 draft), gateway."),
-    "draft": ("draft_training.cli:draft", "Train an EAGLE-3 draft head, measure its acceptance length offline."),
-    "loadtest": ("loadtest.cli:loadtest", "Load-test speculative vs plain serving; write the report with plots."),
+    "draft": (
+        "draft_training.cli:draft",
+        "Train an EAGLE-3 draft head, measure its acceptance length offline.",
+    ),
+    "loadtest": (
+        "loadtest.cli:loadtest",
+        "Load-test speculative vs plain serving; write the report with plots.",
+    ),
 }
 
 

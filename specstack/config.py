@@ -29,17 +29,20 @@ class RunConfig(StrictModel):
     seed: int = Field(0, description="Seed for every random choice in the run.")
     demo: DemoConfig | None = Field(None, description="The embedded demo: corpus, base model, demo target.")
     serve: EngineConfig | None = Field(
-        None, description="The engine server: vLLM (CPU default, GPU) or SGLang (GPU), target, draft, speculation."
+        None,
+        description="The engine server: vLLM (CPU default, GPU) or SGLang (GPU), target, draft, speculation.",
     )
     draft: DraftConfig | None = Field(None, description="EAGLE-3 draft-head training and offline evaluation.")
     loadtest: LoadtestConfig | None = Field(
-        None, description="Load test: speculative vs plain, batch-size sweep, fixed rate, capacity probe, report."
+        None,
+        description="Load test: speculative vs plain, batch-size sweep, fixed rate, capacity probe, report.",
     )
     adapt: AdaptConfig | None = Field(
         None, description="Adapt a base model to Russian: tokenizer train/prune/merge, embedding training."
     )
     gateway: GatewayConfig | None = Field(
-        None, description="The OpenAI-compatible gateway: model pools, API keys, limits, timeouts, load-aware routing."
+        None,
+        description="The OpenAI-compatible gateway: model pools, API keys, limits, timeouts, load-aware routing.",
     )
 
 
