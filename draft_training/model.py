@@ -105,8 +105,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
     """Rotate the last dim of x [..., T, D] by the tables [T, D]."""
     x1, x2 = x.chunk(2, dim=-1)
     rotated = torch.cat([-x2, x1], dim=-1)
-    dt = torch.promote_types(x.dtype, torch.float32)  # at least float32, like the engines
-    return (x.to(dt) * cos.to(dt) + rotated.to(dt) * sin.to(dt)).to(x.dtype)
+    return x * cos.to(x.dtype) + rotated * sin.to(x.dtype)  # in the input dtype, as HF and vLLM do
 
 
 def ttt_attention(
@@ -151,16 +150,16 @@ class Attention(nn.Module):
         self.v_proj = nn.Linear(2 * s.hidden_size, s.num_key_value_heads * s.head_dim, bias=False)
         self.o_proj = nn.Linear(s.num_attention_heads * s.head_dim, s.hidden_size, bias=False)
 
-    def qkv(self, x: torch.Tensor, positions: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """q [B,KV,G,T,D], k and v [B,KV,T,D], RoPE applied at `positions` [T]."""
+    def qkv(self, x: torch.Tensor, positions: torch.Tensor, start: int = 0) -> tuple[torch.Tensor, ...]:
+        """q [B,KV,G,R,D] of rows start..T-1, k and v [B,KV,T,D] of all rows, RoPE at `positions` [T]."""
         s = self.s
         B, T, _ = x.shape
         kv, g, d = s.num_key_value_heads, s.num_attention_heads // s.num_key_value_heads, s.head_dim
-        q = self.q_proj(x).view(B, T, kv, g, d).permute(0, 2, 3, 1, 4)
+        q = self.q_proj(x[:, start:]).view(B, T - start, kv, g, d).permute(0, 2, 3, 1, 4)
         k = self.k_proj(x).view(B, T, kv, d).transpose(1, 2)
         v = self.v_proj(x).view(B, T, kv, d).transpose(1, 2)
         cos, sin = rope_cos_sin(positions, d, s.rope_theta)
-        return apply_rope(q, cos, sin), apply_rope(k, cos, sin), v
+        return apply_rope(q, cos[start:], sin[start:]), apply_rope(k, cos, sin), v
 
 
 class MLP(nn.Module):
@@ -239,25 +238,30 @@ class DraftHead(nn.Module):
         cache: list[tuple[torch.Tensor, torch.Tensor]],
         start: int = 0,
     ) -> torch.Tensor:
-        """One unroll step for rows start..T-1; appends its keys/values to `cache`; returns `pre`."""
+        """One unroll step; appends its keys/values to `cache`; returns `pre` of rows start..
+
+        Step 1 (empty cache) gets every row, computes keys/values for all of them (they are the context of
+        every later query) and queries, attention and MLP only for rows start..; later steps get rows
+        start.. only.
+        """
         layer = self.midlayer
         x = torch.cat([layer.input_layernorm(self.embed_tokens(tokens)), layer.hidden_norm(hidden)], dim=-1)
-        q, k, v = layer.self_attn.qkv(x, positions)
+        q_start = start if not cache else 0
+        q, k, v = layer.self_attn.qkv(x, positions, q_start)
         cache.append((k, v))
         (k1, v1), own = cache[0], cache[1:]
         attn = ttt_attention(q, k1, v1, [k for k, _ in own], [v for _, v in own], start)
-        r = layer.self_attn.o_proj(attn) + hidden
+        r = layer.self_attn.o_proj(attn) + hidden[:, q_start:]
         return layer.mlp(layer.post_attention_layernorm(r)) + r
 
     def unroll(
         self, h: torch.Tensor, input_ids: torch.Tensor, steps: int, start: int = 0
     ) -> list[torch.Tensor]:
-        """Training-time-test unroll: `pre` of steps 1..steps.
+        """Training-time-test unroll: `pre` of steps 1..steps for rows start..T-1 ([B, T - start, hidden]).
 
         h [B, T, hidden] is fc(aux) (aux state of position t in row t); row t of step j (1-based) reads
-        token input_ids[t + j] (0 past the end) at position t + j - 1. Step 1 covers every row (its keys
-        are everyone's context); steps 2.. cover rows start..T-1 only (rows before `start` have no loss
-        there), so their outputs are [B, T - start, hidden].
+        token input_ids[t + j] (0 past the end) at position t + j - 1. Rows before `start` only provide
+        step-1 keys and values (the context): training skips rows that cannot reach an assistant token.
         """
         T = input_ids.shape[1]
         cache: list[tuple[torch.Tensor, torch.Tensor]] = []
@@ -266,10 +270,8 @@ class DraftHead(nn.Module):
             s = 0 if j == 1 else start
             tokens = F.pad(input_ids[:, j:], (0, j), value=0)[:, s:]
             positions = torch.arange(s, T, device=input_ids.device) + (j - 1)
-            h = self.step(tokens, h, positions, cache, s)
+            h = self.step(tokens, h, positions, cache, start)
             outs.append(h)
-            if j == 1:
-                h = h[:, start:]
         return outs
 
     def logits(self, pre: torch.Tensor) -> torch.Tensor:

@@ -145,8 +145,8 @@ def ttt_loss(
     draft_logits = target_logits if head.vocab.is_identity else target_logits[..., head.draft_to_target]
     total = aux.new_zeros(())
     metrics: dict[str, Any] = {"loss_steps": [], "acc_steps": []}
-    for j, pre in enumerate(pres, 1):
-        s = 0 if j == 1 else start  # pre holds rows s..T-1; row t predicts x[t+j+1], so t < T-j-1
+    s = start
+    for j, pre in enumerate(pres, 1):  # pre holds rows s..T-1; row t predicts x[t+j+1], so t < T-j-1
         sel = batch.loss_mask[:, s + j + 1 :] > 0  # rows whose predicted token is an assistant token
         R = sel.shape[1]
         logits = head.logits(pre[:, :R][sel]).float()  # lm_head only where there is a loss
@@ -164,8 +164,8 @@ def ttt_loss(
 
 
 def first_needed_row(loss_mask: torch.Tensor, steps: int) -> int:
-    """The first row any step >= 2 needs: row t's chain predicts x[t+2..t+steps+1]; none before the batch's
-    first assistant token can carry a loss there (step 1 still covers every row: its keys are context)."""
+    """The first row with a loss at some step: row t's chain predicts x[t+2..t+steps+1], so rows more than
+    steps+1 before the batch's first assistant token carry none (they still give step-1 keys: context)."""
     hits = loss_mask.sum(0).nonzero()
     return 0 if len(hits) == 0 else max(0, int(hits[0]) - steps - 1)
 
