@@ -7,7 +7,6 @@ written in shards so a killed run resumes where it stopped.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,26 +17,13 @@ import torch
 from transformers import AutoTokenizer, PreTrainedTokenizerBase
 
 from specstack.cache import config_hash, is_built, write_stamp
+from specstack.chat import conversation_messages
 from specstack.errors import SpecstackError
 from specstack.io import atomic_write_bytes, read_jsonl
-from specstack.training import progress_bar
+from specstack.progress import progress_bar
 
 SHARD_SIZE = 1000  # conversations per preprocessing shard
 FORMAT_VERSION = 1
-ROLES = {"system", "user", "assistant", "tool"}
-SHAREGPT_ROLES = {
-    "system": "system",
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-    "chatgpt": "assistant",
-    "model": "assistant",
-    "tool": "tool",
-    "observation": "tool",
-    "function_response": "tool",
-    "function_call": "assistant",
-}
 
 
 @dataclass
@@ -73,41 +59,9 @@ class TokenizedData:
         return int(self.masks.sum())
 
 
-def from_sharegpt(turns: list[dict[str, Any]], where: str) -> list[dict[str, Any]]:
-    """Convert ShareGPT turns (`from`/`value`) to OpenAI messages; a `function_call` becomes a tool call."""
-    messages = []
-    for turn in turns:
-        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
-            raise SpecstackError(f"{where}: ShareGPT turns need 'from' and 'value'")
-        role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
-        if role is None:
-            raise SpecstackError(f"{where}: unknown ShareGPT speaker {turn['from']!r}")
-        if turn["from"] == "function_call":
-            try:
-                call = json.loads(turn["value"])
-                messages.append({"role": "assistant", "content": "", "tool_calls": [{"function": call}]})
-                continue
-            except (json.JSONDecodeError, TypeError):
-                pass
-        messages.append({"role": role, "content": turn["value"]})
-    return messages
-
-
 def parse_record(obj: dict[str, Any], where: str) -> Conversation:
     """One JSONL record -> a Conversation; raises SpecstackError naming `where` when it is unusable."""
-    if "messages" in obj:
-        messages = obj["messages"]
-    elif "conversations" in obj:
-        messages = from_sharegpt(obj["conversations"], where)
-    else:
-        raise SpecstackError(f"{where}: expected a 'messages' (OpenAI) or 'conversations' (ShareGPT) list")
-    if not isinstance(messages, list) or not messages:
-        raise SpecstackError(f"{where}: the conversation is empty")
-    for m in messages:
-        if not isinstance(m, dict) or m.get("role") not in ROLES:
-            raise SpecstackError(f"{where}: every message needs a role in {sorted(ROLES)}")
-    if not any(m["role"] == "assistant" for m in messages):
-        raise SpecstackError(f"{where}: conversation has no assistant turn (nothing to train the draft on)")
+    messages = conversation_messages(obj, where)
     tools = obj.get("tools") or None
     return Conversation(messages=messages, tools=tools)
 

@@ -28,7 +28,7 @@ from draft_training.target import Target, resolve_aux_ids
 from specstack.cache import config_hash
 from specstack.errors import SpecstackError
 from specstack.io import atomic_write_json
-from specstack.training import progress_bar
+from specstack.progress import progress_bar
 
 
 @dataclass

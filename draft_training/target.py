@@ -22,7 +22,7 @@ from draft_training.data import TokenizedData
 from specstack.cache import config_hash, is_built, write_stamp
 from specstack.errors import SpecstackError
 from specstack.io import atomic_write_bytes
-from specstack.training import progress_bar
+from specstack.progress import progress_bar
 
 
 def default_aux_ids(num_layers: int) -> list[int]:

@@ -35,11 +35,11 @@ from draft_training.vocab import DraftVocab, build_vocab, coverage_report, token
 from specstack.cache import config_hash, is_built, write_stamp
 from specstack.errors import SpecstackError
 from specstack.io import atomic_write_json
+from specstack.progress import progress_bar
 from specstack.schedule import lr_at
 from specstack.training import (
     load_checkpoint,
     make_adamw,
-    progress_bar,
     remove_checkpoint,
     restore_rng_state,
     rng_state,

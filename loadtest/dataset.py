@@ -6,32 +6,17 @@ import json
 import random
 from pathlib import Path
 
+from specstack.chat import conversation_messages
 from specstack.errors import SpecstackError
 from specstack.io import read_jsonl
 
-_SHAREGPT_ROLES = {
-    "human": "user",
-    "user": "user",
-    "gpt": "assistant",
-    "assistant": "assistant",
-    "system": "system",
-    "tool": "tool",
-    "function": "tool",
-}
-
 
 def _messages(row: dict) -> list[dict] | None:
-    if isinstance(row.get("messages"), list):
-        return row["messages"]
-    if isinstance(row.get("conversations"), list):
-        out = []
-        for turn in row["conversations"]:
-            role = _SHAREGPT_ROLES.get(str(turn.get("from", "")).lower())
-            if role is None:
-                return None
-            out.append({"role": role, "content": turn.get("value", "")})
-        return out
-    return None
+    """The messages of an OpenAI or ShareGPT row; None for a row the load test cannot use."""
+    try:
+        return conversation_messages(row, "row", require_assistant=False)
+    except SpecstackError:
+        return None
 
 
 def to_request_messages(messages: list[dict]) -> list[dict]:

@@ -10,7 +10,6 @@ schedules (same seeds).
 from __future__ import annotations
 
 import contextlib
-import os
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from loadtest.report import build_report, write_report
 from loadtest.scenarios import Phase, PhaseResult, arrival_times, run_phase
 from loadtest.stats import summarize
 from specstack.errors import SpecstackError
+from specstack.progress import progress_bar
 
 ORDER_SEED_SPAN = 100_003  # distinct seeds per sweep level / fixed-rate label, same for every deployment
 
@@ -42,30 +42,6 @@ class Target:
     api_key: str | None
     speculative: bool | None
     engine: dict[str, Any] | None = None
-
-
-def make_progress(disable: bool | None = None):
-    """A rich progress bar (counts, elapsed, remaining, status); SPECSTACK_NO_PROGRESS=1 turns it off."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    if disable is None:
-        disable = os.environ.get("SPECSTACK_NO_PROGRESS") == "1"
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        disable=disable,
-    )
 
 
 def resolve_model(url: str, api_key: str | None, given: str | None) -> str:
@@ -254,7 +230,7 @@ def run_loadtest(
     """
     out = Path(out_dir or cfg.out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    progress = make_progress(None if show_progress is None else not show_progress)
+    progress = progress_bar(None if show_progress is None else not show_progress)
     with progress:
         session = LoadtestSession(cfg, out, progress)
         if cfg.start_servers:

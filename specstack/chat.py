@@ -20,18 +20,23 @@ SHAREGPT_ROLES = {
     "user": "user",
     "gpt": "assistant",
     "assistant": "assistant",
+    "chatgpt": "assistant",
+    "model": "assistant",
     "tool": "tool",
-    "function_call": "assistant",
+    "function": "tool",
     "observation": "tool",
+    "function_response": "tool",
+    "function_call": "assistant",
 }
 
 
-def conversation_messages(row: dict, where: str = "row") -> list[dict]:
-    """The messages of an OpenAI-format (`messages`) or ShareGPT (`conversations`) row, validated."""
+def conversation_messages(row: dict, where: str = "row", require_assistant: bool = True) -> list[dict]:
+    """The messages of an OpenAI-format (`messages`) or ShareGPT (`conversations`) row, validated
+    (with at least one assistant turn unless `require_assistant` is off)."""
     if "messages" in row:
         messages = row["messages"]
     elif "conversations" in row:
-        messages = [_from_sharegpt(turn, where) for turn in row["conversations"]]
+        messages = from_sharegpt(row["conversations"], where)
     else:
         raise SpecstackError(f"{where}: expected a 'messages' (OpenAI) or 'conversations' (ShareGPT) list")
     if not isinstance(messages, list) or not messages:
@@ -39,16 +44,32 @@ def conversation_messages(row: dict, where: str = "row") -> list[dict]:
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise SpecstackError(f"{where}: message {i} has no valid role (one of {sorted(ROLES)})")
-    if not any(m["role"] == "assistant" for m in messages):
+    if require_assistant and not any(m["role"] == "assistant" for m in messages):
         raise SpecstackError(f"{where}: the conversation has no assistant turn to learn from")
     return messages
 
 
-def _from_sharegpt(turn: dict, where: str) -> dict:
-    role = SHAREGPT_ROLES.get(turn.get("from", ""))
-    if role is None:
-        raise SpecstackError(f"{where}: unknown ShareGPT speaker {turn.get('from')!r}")
-    return {"role": role, "content": turn.get("value", "")}
+def from_sharegpt(turns: Any, where: str) -> list[dict]:
+    """ShareGPT turns (`from`/`value`) as OpenAI messages; a `function_call` turn holding JSON becomes a
+    tool call."""
+    if not isinstance(turns, list):
+        raise SpecstackError(f"{where}: 'conversations' must be a list of turns")
+    messages = []
+    for turn in turns:
+        if not isinstance(turn, dict) or "from" not in turn or "value" not in turn:
+            raise SpecstackError(f"{where}: ShareGPT turns need 'from' and 'value'")
+        role = SHAREGPT_ROLES.get(str(turn["from"]).lower())
+        if role is None:
+            raise SpecstackError(f"{where}: unknown ShareGPT speaker {turn['from']!r}")
+        if turn["from"] == "function_call":
+            try:
+                call = json.loads(turn["value"])
+                messages.append({"role": "assistant", "content": "", "tool_calls": [{"function": call}]})
+                continue
+            except (json.JSONDecodeError, TypeError):
+                pass
+        messages.append({"role": role, "content": turn["value"]})
+    return messages
 
 
 def _arguments_json(arguments: Any) -> str:

@@ -1,28 +1,16 @@
 """Pieces every hand-written training loop here shares: optimizer groups, atomic resumable checkpoints
-(model, optimizer, step and every RNG), and a progress bar. The schedule lives in `specstack.schedule`."""
+(model, optimizer, step and every RNG). The schedule lives in `specstack.schedule`."""
 
 from __future__ import annotations
 
-import os
 import random
 import shutil
-import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
 from specstack.io import atomic_directory
 from specstack.schedule import OptimConfig
@@ -90,48 +78,3 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
 def remove_checkpoint(run_dir: str | Path) -> None:
     """Delete the resume checkpoint once the final artifact is written."""
     shutil.rmtree(Path(run_dir) / CHECKPOINT_NAME, ignore_errors=True)
-
-
-class _Progress(Progress):
-    """Rich progress that, when stderr is not a terminal (CI logs), prints a plain line every 10%."""
-
-    def __init__(self, *columns, **kwargs) -> None:
-        super().__init__(*columns, **kwargs)
-        self._logged_decile: dict[TaskID, int] = {}
-
-    def update(self, task_id: TaskID, **kwargs) -> None:
-        super().update(task_id, **kwargs)
-        if self.console.is_terminal or self.disable:
-            return
-        task = self._tasks[task_id]
-        if not task.total:
-            return
-        decile = int(10 * task.completed / task.total)
-        if decile > self._logged_decile.get(task_id, -1):
-            self._logged_decile[task_id] = decile
-            status = task.fields.get("status", "")
-            print(
-                f"{task.description}: {task.completed:.0f}/{task.total:.0f} "
-                f"({task.elapsed or 0:.0f}s) {status}",
-                file=sys.stderr,
-                flush=True,
-            )
-
-
-def progress_bar(disable: bool | None = None) -> Progress:
-    """A progress bar with counts, elapsed and remaining time, and a free-form `status` field.
-
-    SPECSTACK_NO_PROGRESS=1 silences it (tests); off a terminal it logs a line every 10%.
-    """
-    if disable is None:
-        disable = os.environ.get("SPECSTACK_NO_PROGRESS") == "1"
-    return _Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[status]}"),
-        console=Console(stderr=True),
-        disable=disable,
-    )

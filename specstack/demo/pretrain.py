@@ -14,11 +14,11 @@ from pathlib import Path
 import torch
 
 from specstack.demo.config import PretrainConfig
+from specstack.progress import progress_bar
 from specstack.schedule import lr_at
 from specstack.training import (
     load_checkpoint,
     make_adamw,
-    progress_bar,
     remove_checkpoint,
     restore_rng_state,
     rng_state,

@@ -80,7 +80,7 @@ def test_sharegpt_is_converted_to_the_same_tokens(tok):
 def test_no_assistant_turn_is_a_clear_error(tmp_path):
     path = tmp_path / "d.jsonl"
     path.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"}]}) + "\n")
-    with pytest.raises(SpecstackError, match=r"record 1: conversation has no assistant turn"):
+    with pytest.raises(SpecstackError, match=r"record 1: the conversation has no assistant turn"):
         list(D.iter_conversations(path))
 
 
