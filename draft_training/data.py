@@ -133,6 +133,16 @@ def tokenizer_digest(target_dir: str | Path) -> str:
     return config_hash(parts)
 
 
+def weights_fingerprint(model_dir: str | Path) -> str:
+    """A cheap identity of a model directory's weights: its config and each weight file's name, size and
+    modification time, so a target rebuilt in place (same path, new weights) counts as a new target."""
+    model_dir = Path(model_dir)
+    files = sorted(p for p in model_dir.iterdir() if p.suffix in (".safetensors", ".bin"))
+    parts = {p.name: [p.stat().st_size, p.stat().st_mtime_ns] for p in files}
+    parts["config.json"] = file_digest(model_dir / "config.json")
+    return config_hash(parts)
+
+
 def _count_records(path: Path) -> int:
     with path.open("rb") as f:
         return sum(1 for line in f if line.strip())

@@ -20,7 +20,13 @@ import torch
 import torch.nn.functional as F
 
 from draft_training.config import DraftConfig
-from draft_training.data import TokenizedData, prepare_data
+from draft_training.data import (
+    TokenizedData,
+    file_digest,
+    prepare_data,
+    tokenizer_digest,
+    weights_fingerprint,
+)
 from draft_training.export import token_ids_of, write_checkpoint
 from draft_training.model import DraftHead, HeadShape
 from draft_training.target import (
@@ -60,8 +66,16 @@ class TrainingInterrupted(RuntimeError):
 
 
 def run_key(cfg: DraftConfig) -> str:
-    """Hash of everything that decides the trained weights."""
-    return config_hash(cfg.model_dump(include=WEIGHT_FIELDS, mode="json"))
+    """Hash of everything that decides the trained weights: the config's weight fields and what the target
+    and the training data hold (not only their paths, so a target or data file rebuilt in place retrains)."""
+    return config_hash(
+        {
+            "config": cfg.model_dump(include=WEIGHT_FIELDS, mode="json"),
+            "target": weights_fingerprint(cfg.target_model),
+            "tokenizer": tokenizer_digest(cfg.target_model),
+            "data": file_digest(cfg.train_data),
+        }
+    )
 
 
 class BatchStream:

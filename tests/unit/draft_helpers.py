@@ -85,7 +85,7 @@ def tiny_config(tmp: Path, target: Path, **over) -> DraftConfig:
     return DraftConfig.model_validate(base)
 
 
-def build_target(out: Path, num_layers: int = 8, head_dim: int = 16) -> Path:
+def build_target(out: Path, num_layers: int = 8, head_dim: int = 16, seed: int = 0) -> Path:
     """A random tiny Qwen3 deep enough for distinct default aux layers (2, L//2, L-3).
 
     vLLM's CPU attention needs head_dim >= 32."""
@@ -100,4 +100,4 @@ def build_target(out: Path, num_layers: int = 8, head_dim: int = 16) -> Path:
         head_dim=head_dim,
         intermediate_size=128,
     )
-    return build_tiny_model_dir(out, TINY_TEXTS * 40, shape, vocab_size=400)
+    return build_tiny_model_dir(out, TINY_TEXTS * 40, shape, vocab_size=400, seed=seed)

@@ -11,7 +11,7 @@ import yaml
 from safetensors.torch import load_file
 
 from draft_training.evaluate import tau_from_walks, walk
-from draft_training.train import TrainingInterrupted, train
+from draft_training.train import TrainingInterrupted, run_key, train
 from specstack.cli import main
 from specstack.errors import SpecstackError
 from tests.unit.draft_helpers import build_target, tiny_config
@@ -55,6 +55,29 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, target8):
     other = cfg.model_copy(update={"seed": 5})
     with pytest.raises(SpecstackError, match="different draft config"):
         train(other)
+
+
+def test_a_target_rebuilt_in_place_retrains_the_draft(tmp_path, target8):
+    """The same config paths with new target weights (or new data) must not reuse the old draft."""
+    import shutil
+
+    target = tmp_path / "target"
+    shutil.copytree(target8, target)
+    cfg = tiny_config(tmp_path, target)
+    train(cfg)
+    before = weights(cfg.output_dir)
+    assert train(cfg) == Path(cfg.output_dir)  # unchanged: reused
+    assert all(np.array_equal(before[k].numpy(), v.numpy()) for k, v in weights(cfg.output_dir).items())
+
+    build_target(target, num_layers=8, seed=1)  # same path, new weights (as a demo rebuild does)
+    key_after_rebuild = run_key(cfg)
+    train(cfg)
+    after = weights(cfg.output_dir)
+    assert any(not np.array_equal(before[k].numpy(), after[k].numpy()) for k in before)
+
+    with open(cfg.train_data, "a", encoding="utf-8") as f:
+        f.write(Path(cfg.train_data).read_text(encoding="utf-8").splitlines()[0] + "\n")
+    assert run_key(cfg) != key_after_rebuild
 
 
 def test_export_follows_the_checkpoint_contract(tmp_path, target8):
