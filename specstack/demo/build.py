@@ -8,6 +8,7 @@ directory and swapped in), so a killed build never leaves a half-written model b
 from __future__ import annotations
 
 import random
+import shutil
 import time
 from pathlib import Path
 
@@ -37,6 +38,12 @@ def base_dir(cfg: DemoConfig) -> Path:
 
 def target_dir(cfg: DemoConfig) -> Path:
     return cfg.out_dir / "target"
+
+
+def stage_run_dir(cfg: DemoConfig, stage: str, key: str) -> Path:
+    """Where a stage's resumable training run lives. Keyed like the stage, so a run interrupted under one
+    config is resumed only by that config, never by a changed one."""
+    return cfg.out_dir / "runs" / f"{stage}-{key}"
 
 
 def corpus_key(cfg: DemoConfig) -> str:
@@ -108,7 +115,8 @@ def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
     tokens = pack_documents(tokenizer, docs, tokenizer.convert_tokens_to_ids(ENDOFTEXT))
     console.print(f"pretraining corpus: {len(tokens):,} tokens from {len(docs):,} documents")
     model = new_model(cfg.base.shape, tokenizer, seed)
-    summary = pretrain(model, tokens, cfg.base.pretrain, cfg.out_dir / "runs" / "base", seed)
+    work = stage_run_dir(cfg, "base", key)
+    summary = pretrain(model, tokens, cfg.base.pretrain, work, seed)
     ppl = _text_perplexities(model, tokenizer, corpus)
     save_model_dir(model, tokenizer, out)
     write_stamp(
@@ -119,6 +127,7 @@ def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
         heldout=ppl,
         params=sum(p.numel() for p in model.parameters()),
     )
+    shutil.rmtree(work, ignore_errors=True)
     console.print(f"[green]base[/] built at {out} in {time.time() - t0:.0f}s")
     return out
 
@@ -147,7 +156,7 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
         console.print(f"[green]target[/] cached at {out}")
         return out
     t0 = time.time()
-    work = cfg.out_dir / "runs" / "target"
+    work = stage_run_dir(cfg, "target", key)
     sft = cfg.target.sft.model_copy(update={"seed": seed})
     model_path = run_sft(base_dir(cfg), corpus_dir(cfg) / "sft_train.jsonl", work, sft)
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
@@ -158,6 +167,7 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tokenizer.save_pretrained(str(tmp))
         write_stamp(tmp, key, seconds=round(time.time() - t0, 1), heldout_chat=ppl)
+    shutil.rmtree(work, ignore_errors=True)  # SFT checkpoints hold the optimizer: several times the model
     console.print(
         f"[green]target[/] built at {out} in {time.time() - t0:.0f}s; "
         f"held-out perplexity {ppl['perplexity']:.2f}"
