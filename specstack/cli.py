@@ -21,6 +21,10 @@ GROUPS: dict[str, tuple[str, str]] = {
     "adapt": ("adaptation.cli:adapt", "Adapt a base model to Russian: tokenizer merge, embedding training."),
     "demo": ("specstack.demo.cli:demo", "Build the demo corpus and models; run the whole demo flow."),
     "serve": ("serving.cli:serve", "Serve models: engine (vLLM/SGLang with an EAGLE-3 draft), gateway."),
+    "eval": (
+        "adaptation.eval.cli:evaluate",
+        "Compare checkpoints: FC/math/code accuracy, perplexity, tokenizer density; one Markdown table.",
+    ),
     "draft": (
         "draft_training.cli:draft",
         "Train an EAGLE-3 draft head, measure its acceptance length offline.",
