@@ -343,3 +343,60 @@ def dpo_command(config_path: Path | None, **overrides: Any) -> None:
             model, need_file(lay.dpo_pairs, "preference pairs", "--pairs"), lay.dpo_out, cfg.post.dpo.train
         )
     )
+
+
+# ---- synthetic function-calling data (adaptation/synth_fc/) ----
+
+SYNTH_FC_ROLES = {
+    "generator": "blueprint generator",
+    "judge": "judge (blueprints, dialogues)",
+    "user": "user simulator",
+    "assistant": "assistant",
+    "api": "API emulator",
+    "stop": "stop decider",
+}
+SYNTH_FC_FLAGS: dict[str, tuple[str, dict]] = {
+    "--out-dir": ("out_dir", {"type": PATH, "help": "The default output is <out-dir>/post/synth_fc.jsonl."}),
+    "--tools": ("synth_fc.tools", {"type": PATH, "help": "Tool specs: JSON list or JSONL of OpenAI tools."}),
+    "--personas": (
+        "synth_fc.personas",
+        {"type": PATH, "help": "Personas, one per line (default: built-in)."},
+    ),
+    "--output": ("synth_fc.output", {"type": PATH, "help": "SFT JSONL to write."}),
+    "--samples": ("synth_fc.samples", {"type": int, "help": "Samples to attempt."}),
+    "--seed": ("synth_fc.seed", {"type": int, "help": "Seed of the tools/persona picks."}),
+    "--max-turns": ("synth_fc.max_turns", {"type": int, "help": "User turns at most."}),
+    "--workers": ("synth_fc.workers", {"type": int, "help": "Samples simulated at once."}),
+    "--endpoint-url": ("synth_fc.endpoint.url", {"help": "Endpoint every role uses unless given its own."}),
+    "--endpoint-model": (
+        "synth_fc.endpoint.model",
+        {"help": "Model name every role uses unless given its own."},
+    ),
+    **{
+        f"--{role}-{key}": (
+            f"synth_fc.{role}.{key}",
+            {"help": f"{what} of the {name} (default: --endpoint-{key})."},
+        )
+        for role, name in SYNTH_FC_ROLES.items()
+        for key, what in (("url", "Endpoint"), ("model", "Model name"))
+    },
+}
+
+
+@adapt.command("synth-fc")
+@CONFIG_OPTION
+@with_flags(SYNTH_FC_FLAGS)
+def synth_fc_command(config_path: Path | None, **overrides: Any) -> None:
+    """Synthetic function-calling SFT data (APIGen-MT): blueprint with judge feedback, then a dialogue
+    simulated by user, assistant, API-emulator and stop-decider roles, kept if the judge passes it; resumable."""
+    from adaptation.posttrain import need_file
+    from adaptation.synth_fc.pipeline import build_synth_fc
+
+    cfg = load_adapt_config(config_path, overrides)
+    tools = need_file(cfg.synth_fc.tools, "tool specs", "--tools")
+    output = cfg.synth_fc.output or cfg.out_dir / "post" / "synth_fc.jsonl"
+    stats = build_synth_fc(tools, output, cfg.synth_fc)
+    click.echo(
+        f"{output}: kept {stats.kept} of {stats.samples} samples (dropped: blueprint "
+        f"{stats.dropped_blueprint}, simulation {stats.dropped_simulation}, final judge {stats.dropped_final_judge})"
+    )

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from adaptation.posttrain import PostTrainConfig
+from adaptation.synth_fc.config import SynthFCConfig
 from specstack.configbase import StrictModel
 
 
@@ -134,4 +135,8 @@ class AdaptConfig(StrictModel):
     post: PostTrainConfig = Field(
         default_factory=PostTrainConfig,
         description="Post-training: sft, grpo, preferences, dpo (under out_dir/post).",
+    )
+    synth_fc: SynthFCConfig = Field(
+        default_factory=SynthFCConfig,
+        description="Synthetic function-calling SFT data (APIGen-MT style): `adapt synth-fc`.",
     )
