@@ -60,39 +60,20 @@ def run_dpo(
     model_dir: str | Path, pairs_jsonl: str | Path, output_dir: str | Path, cfg: DPOStageConfig
 ) -> Path:
     """DPO from `model_dir` on `pairs_jsonl`; resumes from `output_dir/run`; writes `output_dir/model`."""
-    import torch
-    from transformers import AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import DPOConfig, DPOTrainer
 
-    from specstack.io import atomic_directory
+    from adaptation.trl_run import common_trainer_args, load_chat_tokenizer, train_and_save
 
     output_dir = Path(output_dir)
-    run_dir = output_dir / "run"
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    if not tokenizer.chat_template:
-        raise SpecstackError(f"{model_dir}: the tokenizer has no chat template")
+    tokenizer = load_chat_tokenizer(model_dir)
     args = DPOConfig(
-        output_dir=str(run_dir),
+        **common_trainer_args(cfg, output_dir / "run"),
         beta=cfg.beta,
         loss_type=cfg.loss_type,
-        max_steps=cfg.max_steps,
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr,
         lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_steps,
         max_length=cfg.max_length,
-        bf16=cfg.bf16,
-        use_cpu=not torch.cuda.is_available(),
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        logging_steps=cfg.logging_steps,
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
     )
     trainer = DPOTrainer(
         model=str(model_dir),
@@ -100,10 +81,4 @@ def run_dpo(
         train_dataset=load_preference_dataset(pairs_jsonl),
         processing_class=tokenizer,
     )
-    last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
-    final = output_dir / "model"
-    with atomic_directory(final) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    return final
+    return train_and_save(trainer, tokenizer, output_dir)

@@ -147,42 +147,23 @@ def run_grpo_domain(
     model_dir: str | Path, rows: list[dict], domain: str, output_dir: str | Path, cfg: GRPOStageConfig
 ) -> Path:
     """Train one domain from `model_dir`; returns `output_dir/model` (written atomically)."""
-    import torch
-    from transformers import AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
     from trl import GRPOConfig, GRPOTrainer
 
-    from specstack.io import atomic_directory
+    from adaptation.trl_run import common_trainer_args, load_chat_tokenizer, train_and_save
 
     output_dir = Path(output_dir)
-    run_dir = output_dir / "run"
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    if not tokenizer.chat_template:
-        raise SpecstackError(f"{model_dir}: the tokenizer has no chat template")
+    tokenizer = load_chat_tokenizer(model_dir)
     vllm = want_vllm(cfg.use_vllm)
     args = GRPOConfig(
-        output_dir=str(run_dir),
-        max_steps=cfg.max_steps,
+        **common_trainer_args(cfg, output_dir / "run"),
         per_device_train_batch_size=cfg.num_generations,
         gradient_accumulation_steps=cfg.prompts_per_step,
         num_generations=cfg.num_generations,
         temperature=cfg.temperature,
         max_completion_length=cfg.max_completion_length,
-        learning_rate=cfg.lr,
-        warmup_steps=cfg.warmup_steps,
         beta=cfg.beta,
-        bf16=cfg.bf16,
-        use_cpu=not torch.cuda.is_available(),
         use_vllm=vllm,
         **({"vllm_mode": "colocate", "vllm_gpu_memory_utilization": cfg.vllm_gpu_memory_utilization} if vllm else {}),
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        logging_steps=cfg.logging_steps,
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
     )  # fmt: skip
     trainer = GRPOTrainer(
         model=str(model_dir),
@@ -191,13 +172,7 @@ def run_grpo_domain(
         train_dataset=build_dataset(tokenizer, rows, domain, cfg.chat_template_kwargs),
         processing_class=tokenizer,
     )
-    last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
-    final = output_dir / "model"
-    with atomic_directory(final) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    return final
+    return train_and_save(trainer, tokenizer, output_dir)
 
 
 def make_sampler(model_dir: str | Path, fcfg: DifficultyFilterConfig, template_kwargs: dict | None = None):

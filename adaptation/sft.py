@@ -47,48 +47,25 @@ def run_sft(
     Writes the final model (and tokenizer) to `output_dir/model` atomically and returns that path.
     """
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-    from transformers.trainer_utils import get_last_checkpoint
+    from transformers import AutoModelForCausalLM
     from trl import SFTConfig, SFTTrainer
 
-    from specstack.io import atomic_directory
+    from adaptation.trl_run import common_trainer_args, load_chat_tokenizer, train_and_save
 
     output_dir = Path(output_dir)
-    run_dir = output_dir / "run"
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    if not tokenizer.chat_template:
-        raise SpecstackError(f"{model_dir}: the tokenizer has no chat template")
+    tokenizer = load_chat_tokenizer(model_dir)
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
     args = SFTConfig(
-        output_dir=str(run_dir),
-        max_steps=cfg.max_steps,
+        **common_trainer_args(cfg, output_dir / "run"),
         per_device_train_batch_size=cfg.batch_size,
         gradient_accumulation_steps=cfg.grad_accum,
-        learning_rate=cfg.lr,
         lr_scheduler_type="cosine",
-        warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,
         max_length=cfg.max_length,
         assistant_only_loss=True,
-        bf16=cfg.bf16,
-        use_cpu=not torch.cuda.is_available(),
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=1,
-        logging_steps=cfg.logging_steps,
-        report_to=[],
-        seed=cfg.seed,
-        data_seed=cfg.seed,
-        dataloader_num_workers=0,
         dataset_num_proc=None,
     )
     trainer = SFTTrainer(
         model=model, args=args, train_dataset=load_chat_dataset(train_data), processing_class=tokenizer
     )
-    last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
-    trainer.train(resume_from_checkpoint=last)
-    final = output_dir / "model"
-    with atomic_directory(final) as tmp:
-        trainer.save_model(str(tmp))
-        tokenizer.save_pretrained(str(tmp))
-    return final
+    return train_and_save(trainer, tokenizer, output_dir)
