@@ -22,6 +22,7 @@ from draft_training.model import DraftHead, HeadShape
 from draft_training.target import Target, target_config
 from draft_training.vllm_run import run_vllm
 from draft_training.vocab import DraftVocab
+from tests.engine_helpers import demo_models_missing
 from tests.unit.draft_helpers import build_target
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -134,7 +135,7 @@ def demo_draft_config():
     else:
         snippet = ROOT / "configs/draft.demo.snippet.yaml"
         if not snippet.is_file():
-            pytest.skip("no draft: section for the demo")
+            demo_models_missing("no draft: section for the demo")
         cfg = DraftConfig.model_validate(yaml.safe_load(snippet.read_text())["draft"])
     cfg = cfg.model_copy(
         update={
@@ -143,7 +144,7 @@ def demo_draft_config():
         }
     )
     if not (Path(cfg.output_dir) / "config.json").is_file():
-        pytest.skip("no trained demo draft: run `specstack draft train --config configs/demo.yaml`")
+        demo_models_missing(f"no trained demo draft in {cfg.output_dir}")
     return cfg
 
 

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from serving.engines import EngineConfig, start_engine
+from tests.engine_helpers import demo_models_missing
 from tests.unit.gateway_helpers import ALICE, BOB, metric_value, running_gateway
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -124,8 +125,7 @@ def test_tau_per_key_in_metrics_after_traffic(gw):
 def demo_stack():
     missing = [str(p) for p in (DEMO_TARGET, DEMO_DRAFT) if not (p / "config.json").is_file()]
     if missing:
-        pytest.skip(f"DEMO MODELS MISSING: {', '.join(missing)} not built; run `make demo` first (gateway demo tests "
-                    "did NOT run)")  # fmt: skip
+        demo_models_missing(", ".join(missing))
     base = {"model": DEMO_TARGET, "draft": DEMO_DRAFT, "port": 0, "num_draft_tokens": K, "served_model_name": "demo",
             "startup_timeout_s": 600}  # fmt: skip
     with (

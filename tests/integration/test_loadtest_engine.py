@@ -12,6 +12,7 @@ import pytest
 from loadtest.config import LoadtestConfig
 from loadtest.report import consistency_problems
 from loadtest.runner import run_loadtest
+from tests.engine_helpers import demo_models_missing
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -27,9 +28,7 @@ def demo_pair() -> tuple[Path, Path]:
     target, draft = DEMO / "target", DEMO / "draft"
     missing = [str(p) for p in (target / "config.json", draft / "config.json") if not p.is_file()]
     if missing:
-        pytest.skip(
-            f"DEMO MODELS MISSING ({', '.join(missing)}): build them with `make demo` to run this test"
-        )
+        demo_models_missing(", ".join(missing))
     return target, draft
 
 
