@@ -249,35 +249,23 @@ def build_preferences(
     Each judged prompt is appended to `<out>.judged.jsonl` as it completes, so an interrupted run resumes
     where it stopped (and a rerun with other balancing settings asks no endpoint again)."""
     from specstack.io import atomic_write_json, read_jsonl, write_jsonl
+    from specstack.resultlog import ResultLog
 
     rows = list(read_jsonl(prompts_jsonl))
     for i, row in enumerate(rows, 1):
         if not isinstance(row.get("prompt"), list) or not row["prompt"]:
             raise SpecstackError(f"{prompts_jsonl}:{i}: expected 'prompt' as a list of messages")
-    judged_path = Path(str(out_jsonl) + ".judged.jsonl")
-    done: dict[str, dict] = {}
-    if judged_path.is_file():
-        for line in judged_path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                done[entry["key"]] = entry["result"]
-            except (ValueError, KeyError, TypeError):
-                continue  # a line cut by a kill
+    judged = ResultLog(Path(str(out_jsonl) + ".judged.jsonl"))
+    done = judged.done
     todo = [row for row in rows if row_key(row) not in done]
     if todo:
-        judged_path.parent.mkdir(parents=True, exist_ok=True)
         with (
             EndpointClient(cfg.policy, cfg.temperature, cfg.max_tokens) as policy,
             EndpointClient(cfg.judge, 0.0, cfg.judge_max_tokens) as judge,
-            judged_path.open("a", encoding="utf-8") as log_file,
+            judged,
         ):
-            if log_file.tell() and not judged_path.read_bytes().endswith(b"\n"):
-                log_file.write("\n")  # the last line was cut by a kill
             for row in todo:
-                result = judge_row(row, policy, judge, cfg)
-                done[row_key(row)] = result
-                log_file.write(json.dumps({"key": row_key(row), "result": result}, ensure_ascii=False) + "\n")
-                log_file.flush()
+                judged.add(row_key(row), judge_row(row, policy, judge, cfg))
     stats = PreferenceStats()
     pairs = finish_pairs((done[row_key(row)] for row in rows), cfg, stats)
     write_jsonl(out_jsonl, pairs)

@@ -24,6 +24,7 @@ from adaptation.synth_fc.simulate import Dropped, review_dialogue, simulate
 from adaptation.synth_fc.specs import load_personas, load_tools
 from specstack.io import atomic_write_json, write_jsonl
 from specstack.progress import progress_bar
+from specstack.resultlog import ResultLog
 
 log = logging.getLogger(__name__)
 
@@ -94,46 +95,22 @@ def synth_sample(roles: Roles, sample: Sample, cfg: SynthFCConfig) -> dict:
     return {"row": {"messages": messages, "tools": sample.tools, "category": "fc"}, "rounds": rounds}
 
 
-def read_done(path: Path) -> dict[str, dict]:
-    """Finished samples by key from the done log (a line cut by a kill is skipped)."""
-    done: dict[str, dict] = {}
-    if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            try:
-                entry = json.loads(line)
-                done[entry["key"]] = entry["result"]
-            except (ValueError, KeyError, TypeError):
-                continue
-    return done
-
-
 def build_synth_fc(tools_path: str | Path, out_jsonl: str | Path, cfg: SynthFCConfig) -> SynthStats:
     """Make the dialogues against the configured endpoints; write the kept ones and the stats."""
     samples = pick_samples(load_tools(tools_path), load_personas(cfg.personas), cfg)
-    done_path = Path(str(out_jsonl) + ".done.jsonl")
-    done = read_done(done_path)
+    log_of_done = ResultLog(Path(str(out_jsonl) + ".done.jsonl"))
+    done = log_of_done.done
     todo = [s for s in samples if s.key not in done]
     if todo:
-        done_path.parent.mkdir(parents=True, exist_ok=True)
-        with (
-            Roles.open(cfg) as roles,
-            done_path.open("a", encoding="utf-8") as log_file,
-            progress_bar() as bar,
-        ):
-            if log_file.tell() and not done_path.read_bytes().endswith(b"\n"):
-                log_file.write("\n")  # the last line was cut by a kill
+        with Roles.open(cfg) as roles, log_of_done, progress_bar() as bar:
             task = bar.add_task("synth-fc", total=len(samples), completed=len(samples) - len(todo), status="")
             kept = sum("row" in done[s.key] for s in samples if s.key in done)
             with ThreadPoolExecutor(max_workers=cfg.workers) as pool:
                 futures = {pool.submit(synth_sample, roles, s, cfg): s for s in todo}
                 try:
                     for future in as_completed(futures):
-                        sample, result = futures[future], future.result()
-                        done[sample.key] = result
-                        log_file.write(
-                            json.dumps({"key": sample.key, "result": result}, ensure_ascii=False) + "\n"
-                        )
-                        log_file.flush()
+                        result = future.result()
+                        log_of_done.add(futures[future].key, result)
                         kept += "row" in result
                         bar.update(task, advance=1, status=f"kept {kept}")
                 except BaseException:
