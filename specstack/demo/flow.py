@@ -6,6 +6,7 @@ corpus -> base -> target -> EAGLE-3 draft (train + offline τ) -> vLLM engines (
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from rich.console import Console
@@ -36,7 +37,8 @@ def run_demo(config_path: Path) -> None:
         from loadtest.runner import run_demo_loadtest
 
         console.rule("load test: speculative vs plain on vLLM")
-        rows.append(("load test", run_demo_loadtest(run), "report.md with plots"))
+        report = run_demo_loadtest(run)
+        rows.append(("load test", report, _loadtest_summary(report)))
 
     table = Table(title="specstack demo")
     for column in ("stage", "where", "measured"):
@@ -44,6 +46,19 @@ def run_demo(config_path: Path) -> None:
     for name, path, summary in rows:
         table.add_row(name, str(path), summary)
     console.print(table)
+
+
+def _loadtest_summary(report_md: Path) -> str:
+    """The report's headline numbers: speedup and τ at batch 1, where speculation stops paying."""
+    summary = json.loads((report_md.parent / "report.json").read_text(encoding="utf-8"))["summary"]
+    parts = []
+    if summary.get("speedup_batch1") is not None:
+        parts.append(
+            f"speedup at batch 1 {summary['speedup_batch1']:.2f}x (τ {summary.get('tau_batch1') or 0:.2f})"
+        )
+    stop = summary.get("stops_paying_at")
+    parts.append(f"stops paying at batch {stop}" if stop else "pays at every batch tested")
+    return "; ".join(parts) + "; plots in report.md"
 
 
 def _draft_stage(run: RunConfig) -> tuple[Path, str]:

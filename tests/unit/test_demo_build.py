@@ -18,8 +18,6 @@ from specstack.demo.build import (
 )
 from specstack.demo.config import DemoConfig
 
-pytestmark = pytest.mark.slow
-
 
 def tiny_demo(out_dir: Path, sft_lr: float) -> DemoConfig:
     return DemoConfig.model_validate(
@@ -60,6 +58,7 @@ def target_weights(cfg: DemoConfig) -> dict[str, np.ndarray]:
     return load_file(str(cfg.out_dir / "target" / "model.safetensors"))
 
 
+@pytest.mark.slow
 def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
     first = tiny_demo(tmp_path, sft_lr=1e-3)
     build_corpus_stage(first)
@@ -83,3 +82,22 @@ def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
     build_target_stage(second, seed=0)
     again = target_weights(second)
     assert all(np.array_equal(rebuilt[k], again[k]) for k in rebuilt)
+
+
+@pytest.mark.parametrize(
+    ("summary", "want"),
+    [
+        (
+            {"speedup_batch1": 1.316, "tau_batch1": 3.095, "stops_paying_at": 8},
+            "speedup at batch 1 1.32x (τ 3.10); stops paying at batch 8; plots in report.md",
+        ),
+        ({"speedup_batch1": None, "stops_paying_at": None}, "pays at every batch tested; plots in report.md"),
+    ],
+)
+def test_make_demo_prints_the_load_test_headline(tmp_path, summary, want):
+    import json
+
+    from specstack.demo.flow import _loadtest_summary
+
+    (tmp_path / "report.json").write_text(json.dumps({"summary": summary}), encoding="utf-8")
+    assert _loadtest_summary(tmp_path / "report.md") == want
