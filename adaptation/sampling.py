@@ -119,7 +119,8 @@ class EndpointClient:
 
 
 class LocalSampler:
-    """Sampling from a local HF model directory with transformers' generate (CPU or one GPU)."""
+    """Sampling from a local HF model directory with transformers' generate (CPU or one GPU); temperature 0
+    is greedy decoding."""
 
     def __init__(self, model_dir: str | Path, temperature: float = 0.7, max_tokens: int = 512,
                  chat_template_kwargs: dict | None = None) -> None:  # fmt: skip
@@ -142,16 +143,18 @@ class LocalSampler:
             messages, tools=tools or None, add_generation_prompt=True, tokenize=False, **self.template_kwargs
         )
         ids = self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        greedy = self.temperature == 0  # transformers refuses temperature 0: greedy is do_sample=False
         with torch.no_grad():
             out = self.model.generate(
-                **ids, do_sample=True, temperature=self.temperature, max_new_tokens=self.max_tokens,
-                num_return_sequences=n, pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                **ids, do_sample=not greedy, max_new_tokens=self.max_tokens,
+                num_return_sequences=1 if greedy else n,
+                pad_token_id=self.tokenizer.pad_token_id or self.tokenizer.eos_token_id,
+                **({} if greedy else {"temperature": self.temperature}),
             )  # fmt: skip
-        new = out[:, ids["input_ids"].shape[1] :]
-        return [
-            [{"role": "assistant", "content": t}]
-            for t in self.tokenizer.batch_decode(new, skip_special_tokens=True)
-        ]
+        texts = self.tokenizer.batch_decode(out[:, ids["input_ids"].shape[1] :], skip_special_tokens=True)
+        if greedy:
+            texts = texts * n  # greedy decoding has one answer
+        return [[{"role": "assistant", "content": t}] for t in texts]
 
 
 def row_tools(row: dict) -> list[dict] | None:

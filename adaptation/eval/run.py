@@ -18,6 +18,7 @@ from typing import TypeVar
 from rich.progress import Progress
 
 from adaptation.eval.inputs import EvalData
+from adaptation.sampling import Sampler
 from specstack.errors import SpecstackError
 
 T = TypeVar("T")
@@ -47,7 +48,8 @@ def _ticking(items: Iterable[T], progress: Progress, description: str, total: in
         progress.advance(task)
 
 
-def _task_sampler(checkpoint: Checkpoint, local, max_new_tokens: int, stack: ExitStack):
+def _task_sampler(checkpoint: Checkpoint, local: Sampler, max_new_tokens: int, stack: ExitStack) -> Sampler:
+    """The checkpoint's endpoint at temperature 0 (closed with `stack`) when it has one, else `local`."""
     if checkpoint.endpoint is None:
         return local
     from adaptation.sampling import EndpointClient, EndpointConfig
@@ -60,13 +62,13 @@ def evaluate_checkpoint(
     checkpoint: Checkpoint, data: EvalData, max_new_tokens: int, progress: Progress
 ) -> dict:
     """`{"name", "model", "tasks"?, "chat"?, "text": {lang: ...}, "density": {lang: ...}, "seconds"}`."""
-    from adaptation.eval.greedy import GreedySampler
     from adaptation.eval.perplexity import chat_perplexity, text_perplexity
     from adaptation.eval.tasks import evaluate_tasks
+    from adaptation.sampling import LocalSampler
     from adaptation.tokenizer.density import chars_per_token
 
     t0 = time.time()
-    local = GreedySampler(checkpoint.model_dir, max_tokens=max_new_tokens)
+    local = LocalSampler(checkpoint.model_dir, temperature=0.0, max_tokens=max_new_tokens)
     model, tokenizer = local.model, local.tokenizer
     out: dict = {"name": checkpoint.name, "model": str(checkpoint.model_dir)}
     if checkpoint.endpoint:
