@@ -16,11 +16,11 @@ from specstack.chat import arrow_safe_row
 
 def _score(model, ids: list[int], mask: list[int]) -> tuple[float, int]:
     """Summed next-token NLL over the positions whose *target* token has mask 1, and their count."""
-    input_ids = torch.tensor([ids])
+    input_ids = torch.tensor([ids], device=model.device)
     with torch.no_grad():
         logits = model(input_ids=input_ids).logits[0, :-1].float()
     targets = input_ids[0, 1:]
-    keep = torch.tensor(mask[1:], dtype=torch.bool)
+    keep = torch.tensor(mask[1:], dtype=torch.bool, device=model.device)
     nll = torch.nn.functional.cross_entropy(logits[keep], targets[keep], reduction="sum")
     return nll.item(), int(keep.sum())
 
