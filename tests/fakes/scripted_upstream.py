@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from specstack.net import free_port
+from specstack.net import LoopbackServer
 
 
 @dataclass
@@ -79,28 +78,17 @@ class ScriptedUpstream:
                 Route("/health", self._health, methods=["GET"]),
             ]
         )
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._server = LoopbackServer(self.app, name=f"fake-{self.name}", port=self.port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self._server.url
 
     # ---- serving in a thread ----
 
     def __enter__(self) -> ScriptedUpstream:
-        self.port = self.port or free_port()
-        config = uvicorn.Config(
-            self.app, host="127.0.0.1", port=self.port, log_level="critical", lifespan="off"
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name=f"fake-{self.name}", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                raise RuntimeError(f"the scripted upstream {self.name} did not start")
-            time.sleep(0.01)
+        self._server.start()
+        self.port = self._server.port
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -108,11 +96,7 @@ class ScriptedUpstream:
 
     def stop(self) -> None:
         """Stop serving (open connections are cut after 1 s)."""
-        if self._server is not None:
-            self._server.should_exit = True
-            self._server.force_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._server.stop()
 
     # ---- endpoints ----
 
