@@ -121,12 +121,38 @@ def answer_text(message: list[dict] | dict) -> str:
     return text
 
 
+def conversation_text(prompt: list[dict]) -> str:
+    """The conversation as the judge reads it: `[role]` and the content of each message."""
+    return "\n\n".join(f"[{m['role']}]\n{m.get('content') or ''}" for m in prompt)
+
+
 def judge_messages(system: str, prompt: list[dict], answers: list[str]) -> list[dict]:
     """The judge's request: its instructions, the conversation, the numbered answers."""
-    convo = "\n\n".join(f"[{m['role']}]\n{m.get('content') or ''}" for m in prompt)
+    convo = conversation_text(prompt)
     numbered = "\n\n".join(f"### Answer {i}\n{a}" for i, a in enumerate(answers, 1))
     user = f"## Conversation\n{convo}\n\n## Answers ({len(answers)})\n{numbered}\n\nWhich answer is best, which worst?"
     return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def parse_judge_request(user: str) -> tuple[str, list[str]]:
+    """The conversation text and the numbered answers back out of `judge_messages`' user message (for a
+    judge that reads the request programmatically). Raises ValueError on any other text."""
+    head, sep, rest = user.partition("\n\n## Answers (")
+    count, sep2, body = rest.partition(")\n")
+    if not (sep and sep2 and count.isdigit() and head.startswith("## Conversation\n")):
+        raise ValueError("not a judge request written by judge_messages")
+    body = body.removesuffix("\n\nWhich answer is best, which worst?")
+    # Answer i > 1 starts after a blank line; search in order, so a quoted "### Answer 3" mid-line
+    # in an earlier answer splits nothing.
+    headers = ["### Answer 1\n"] + [f"\n\n### Answer {i}\n" for i in range(2, int(count) + 1)]
+    starts, at = [], 0
+    for header in headers:
+        at = body.index(header, at)
+        starts.append(at)
+        at += len(header)
+    ends = [*starts[1:], len(body)]
+    answers = [body[s + len(h) : e] for s, h, e in zip(starts, headers, ends, strict=True)]
+    return head.removeprefix("## Conversation\n"), answers
 
 
 _VERDICT = re.compile(r"\{[^{}]*\}")

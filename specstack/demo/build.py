@@ -1,4 +1,5 @@
-"""The demo build chain: corpus -> base (tokenizer + pretraining) -> target (SFT). Each stage is cached.
+"""The demo build chain: corpus -> base (tokenizer + pretraining) -> adapted (Russian tokenizer merged,
+embeddings trained; adaptation/) -> target (SFT). Each stage is cached.
 
 A stage's directory is reused when its build stamp carries the same key, a hash of the stage's config
 and of the stamps of the stages it reads; otherwise it is rebuilt whole (written to a temporary
@@ -7,6 +8,7 @@ directory and swapped in), so a killed build never leaves a half-written model b
 
 from __future__ import annotations
 
+import json
 import random
 import shutil
 import time
@@ -36,6 +38,10 @@ def base_dir(cfg: DemoConfig) -> Path:
     return cfg.out_dir / "base"
 
 
+def adapted_dir(cfg: DemoConfig) -> Path:
+    return cfg.out_dir / "adapted"
+
+
 def target_dir(cfg: DemoConfig) -> Path:
     return cfg.out_dir / "target"
 
@@ -57,8 +63,21 @@ def base_key(cfg: DemoConfig, seed: int) -> str:
     )
 
 
+def adapted_key(cfg: DemoConfig, seed: int) -> str:
+    return config_hash({"base": base_key(cfg, seed), "adapt": cfg.adapt.model_dump(mode="json")})
+
+
+def sft_source(cfg: DemoConfig, seed: int) -> tuple[Path, str]:
+    """The model the target is fine-tuned from (the adapted base, or the base when adaptation is off)
+    and its stage key."""
+    if cfg.adapt.enabled:
+        return adapted_dir(cfg), adapted_key(cfg, seed)
+    return base_dir(cfg), base_key(cfg, seed)
+
+
 def target_key(cfg: DemoConfig, seed: int) -> str:
-    return config_hash({"base": base_key(cfg, seed), "target": cfg.target.model_dump(mode="json")})
+    _, source_key = sft_source(cfg, seed)
+    return config_hash({"source": source_key, "target": cfg.target.model_dump(mode="json")})
 
 
 def build_corpus_stage(cfg: DemoConfig) -> Path:
@@ -143,8 +162,35 @@ def _text_perplexities(model, tokenizer, corpus: Path, docs_per_domain: int = 10
     }
 
 
+def build_adapted_stage(cfg: DemoConfig, seed: int) -> Path:
+    """Adapt the base to Russian with adaptation/'s chain (tokenizer train, prune, merge; embeddings
+    init, freeze, unfreeze) and keep the adapted model with the density table and held-out losses."""
+    from adaptation.config import AdaptConfig
+    from adaptation.pipeline import Layout, adapt_model
+
+    out, key = adapted_dir(cfg), adapted_key(cfg, seed)
+    if is_built(out, key):
+        console.print(f"[green]adapted[/] cached at {out}")
+        return out
+    t0 = time.time()
+    work = stage_run_dir(cfg, "adapt", key)
+    adapt_cfg = AdaptConfig(tokenizer=cfg.adapt.tokenizer, embeddings=cfg.adapt.embeddings, seed=seed)
+    model = adapt_model(base_dir(cfg), corpus_dir(cfg), work, adapt_cfg)
+    summary = json.loads(Layout(work).summary.read_text(encoding="utf-8"))
+    report = (Layout(work).report / "report.md").read_text(encoding="utf-8")
+    with atomic_directory(out) as tmp:
+        shutil.copytree(model, tmp, dirs_exist_ok=True)
+        (tmp / "adaptation_report.md").write_text(report, encoding="utf-8")
+        summary.pop("model", None)
+        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), adaptation=summary)
+    shutil.rmtree(work, ignore_errors=True)  # three model copies and the Trainer checkpoints
+    console.print(f"[green]adapted[/] built at {out} in {time.time() - t0:.0f}s")
+    return out
+
+
 def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
-    """SFT the base on the demo chat data (TRL) and report held-out perplexity on assistant tokens."""
+    """SFT the adapted base (or the base) on the demo chat data (TRL) and report held-out perplexity on
+    assistant tokens."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -158,7 +204,8 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
     t0 = time.time()
     work = stage_run_dir(cfg, "target", key)
     sft = cfg.target.sft.model_copy(update={"seed": seed})
-    model_path = run_sft(base_dir(cfg), corpus_dir(cfg) / "sft_train.jsonl", work, sft)
+    source, _ = sft_source(cfg, seed)
+    model_path = run_sft(source, corpus_dir(cfg) / "sft_train.jsonl", work, sft)
     model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
     tokenizer = AutoTokenizer.from_pretrained(str(model_path))
     rows = list(read_jsonl(corpus_dir(cfg) / "sft_heldout.jsonl"))[: cfg.target.eval_conversations]
@@ -173,6 +220,16 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
         f"held-out perplexity {ppl['perplexity']:.2f}"
     )
     return out
+
+
+def build_models(cfg: DemoConfig, seed: int) -> dict[str, Path]:
+    """Every stage up to the target, in order (cached ones are reused): {"corpus": dir, "base": dir,
+    ["adapted": dir,] "target": dir}."""
+    stages = {"corpus": build_corpus_stage(cfg), "base": build_base_stage(cfg, seed)}
+    if cfg.adapt.enabled:
+        stages["adapted"] = build_adapted_stage(cfg, seed)
+    stages["target"] = build_target_stage(cfg, seed)
+    return stages
 
 
 def describe(out: Path) -> dict:

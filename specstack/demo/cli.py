@@ -52,13 +52,26 @@ def build_base(config_path: Path) -> None:
 @demo.command("build-target")
 @CONFIG_OPTION
 def build_target(config_path: Path) -> None:
-    """SFT the base into the demo target (builds the corpus and base if needed)."""
-    from specstack.demo.build import build_base_stage, build_corpus_stage, build_target_stage
+    """Adapt the base to Russian and SFT it into the demo target (builds the corpus and base if needed)."""
+    from specstack.demo.build import build_models
 
     run, cfg = _demo_config(config_path)
-    build_corpus_stage(cfg)
-    build_base_stage(cfg, run.seed)
-    click.echo(build_target_stage(cfg, run.seed))
+    click.echo(build_models(cfg, run.seed)["target"])
+
+
+@demo.command()
+@CONFIG_OPTION
+def posttrain(config_path: Path) -> None:
+    """GRPO, DPO pairs (vLLM policy, stand-in judge), DPO and the eval table on the demo target, a few
+    steps each (builds the models first if needed)."""
+    from specstack.demo.build import build_models
+    from specstack.demo.posttrain import run_posttrain
+
+    run, cfg = _demo_config(config_path)
+    build_models(cfg, run.seed)
+    table = run_posttrain(run, cfg)
+    click.echo(table.read_text(encoding="utf-8"), nl=False)
+    click.echo(table, err=True)
 
 
 @demo.command()

@@ -1,6 +1,6 @@
 """`make demo`: the whole flow on the embedded default, each stage cached, with a summary at the end.
 
-corpus -> base -> target -> EAGLE-3 draft (train + offline τ) -> vLLM engines (speculative and plain)
+corpus -> base -> adapted to Russian -> target [-> GRPO -> DPO -> eval, when demo.post.in_demo] -> EAGLE-3 draft (train + offline τ) -> vLLM engines (speculative and plain)
 -> load test (batch sweep + fixed rate) -> report. Stages whose config section is absent are skipped.
 """
 
@@ -19,18 +19,22 @@ console = Console()
 
 def run_demo(config_path: Path) -> None:
     """Run every stage the config has sections for, then print where everything is and what was measured."""
-    from specstack.demo.build import build_base_stage, build_corpus_stage, build_target_stage
+    from specstack.demo.build import build_models
 
     run = load_run_config(config_path)
     cfg = require_section(run, "demo", config_path)
-    corpus = build_corpus_stage(cfg)
-    base = build_base_stage(cfg, run.seed)
-    target = build_target_stage(cfg, run.seed)
-    rows = [
-        ("corpus", corpus, _corpus_summary(corpus)),
-        ("base", base, _base_summary(base)),
-        ("target", target, _target_summary(target)),
-    ]
+    summaries = {
+        "corpus": _corpus_summary,
+        "base": _base_summary,
+        "adapted": _adapted_summary,
+        "target": _target_summary,
+    }
+    rows = [(name, path, summaries[name](path)) for name, path in build_models(cfg, run.seed).items()]
+    if cfg.post.in_demo:
+        from specstack.demo.posttrain import describe_posttrain, run_posttrain
+
+        console.rule("post-training: GRPO, DPO, eval")
+        rows.append(("post-training", run_posttrain(run, cfg), describe_posttrain(cfg)))
     if run.draft is not None:
         rows.append(("draft", *_draft_stage(run)))
     if run.loadtest is not None:
@@ -88,6 +92,18 @@ def _base_summary(path: Path) -> str:
 
     ppl = describe(path)["heldout"]
     return "held-out ppl " + ", ".join(f"{name} {v['perplexity']:.2f}" for name, v in ppl.items())
+
+
+def _adapted_summary(path: Path) -> str:
+    from specstack.demo.build import describe
+
+    adaptation = describe(path)["adaptation"]
+    merged = adaptation["density"]["merged"]
+    before, after = adaptation["heldout_before"]["ru"], adaptation["heldout_after"]["ru"]
+    return (
+        f"{merged['ids']:,} ids, Russian {merged['vs_base']['ru']:.2f}x denser; held-out Russian loss/char "
+        f"{before['loss_per_char']:.3f} -> {after['loss_per_char']:.3f}"
+    )
 
 
 def _target_summary(path: Path) -> str:

@@ -10,16 +10,16 @@ import pytest
 from safetensors.numpy import load_file
 
 from specstack.demo.build import (
-    build_base_stage,
-    build_corpus_stage,
+    build_models,
     build_target_stage,
+    describe,
     stage_run_dir,
     target_key,
 )
 from specstack.demo.config import DemoConfig
 
 
-def tiny_demo(out_dir: Path, sft_lr: float) -> DemoConfig:
+def tiny_demo(out_dir: Path, sft_lr: float, adapt: bool = True) -> DemoConfig:
     return DemoConfig.model_validate(
         {
             "out_dir": str(out_dir),
@@ -46,6 +46,16 @@ def tiny_demo(out_dir: Path, sft_lr: float) -> DemoConfig:
                     "optim": {"steps": 2, "lr": 1e-3, "warmup_steps": 0},
                 },
             },
+            "adapt": {
+                "enabled": adapt,
+                "tokenizer": {"vocab_size": 900},
+                "embeddings": {
+                    "seq_len": 32,
+                    "eval_documents": 2,
+                    "freeze": {"max_steps": 2, "batch_size": 2},
+                    "unfreeze": {"max_steps": 2, "batch_size": 2},
+                },
+            },
             "target": {
                 "sft": {"max_steps": 2, "batch_size": 2, "lr": sft_lr, "warmup_steps": 0, "max_length": 256},
                 "eval_conversations": 4,
@@ -61,9 +71,7 @@ def target_weights(cfg: DemoConfig) -> dict[str, np.ndarray]:
 @pytest.mark.slow
 def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
     first = tiny_demo(tmp_path, sft_lr=1e-3)
-    build_corpus_stage(first)
-    build_base_stage(first, seed=0)
-    build_target_stage(first, seed=0)
+    build_models(first, seed=0)
     built = target_weights(first)
     assert not any((tmp_path / "runs").iterdir()), "finished stages leave no run directory behind"
 
@@ -82,6 +90,31 @@ def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
     build_target_stage(second, seed=0)
     again = target_weights(second)
     assert all(np.array_equal(rebuilt[k], again[k]) for k in rebuilt)
+
+
+@pytest.mark.slow
+def test_target_is_built_from_the_adapted_base(tmp_path):
+    from transformers import AutoTokenizer
+
+    stages = build_models(tiny_demo(tmp_path / "adapted", sft_lr=1e-3), seed=0)
+    assert list(stages) == ["corpus", "base", "adapted", "target"]
+    base = AutoTokenizer.from_pretrained(str(stages["base"]))
+    target = AutoTokenizer.from_pretrained(str(stages["target"]))
+    adapted = AutoTokenizer.from_pretrained(str(stages["adapted"]))
+    assert target.get_vocab() == adapted.get_vocab() != base.get_vocab()
+    assert len(target) > len(base), "the merged tokenizer appends Russian tokens"
+    russian = "Продаю детский велосипед, почти новый, самовывоз из Москвы."
+    assert len(target(russian).input_ids) < len(base(russian).input_ids)
+    assert target.chat_template == base.chat_template
+    adaptation = describe(stages["adapted"])["adaptation"]
+    assert adaptation["density"]["merged"]["vs_base"]["ru"] > 1.0
+    assert {"ru", "en", "code"} <= set(adaptation["heldout_after"])
+    rows = load_file(str(stages["target"] / "model.safetensors"))["model.embed_tokens.weight"].shape[0]
+    assert rows == len(target)
+
+    shortcut = build_models(tiny_demo(tmp_path / "shortcut", sft_lr=1e-3, adapt=False), seed=0)
+    assert list(shortcut) == ["corpus", "base", "target"]
+    assert AutoTokenizer.from_pretrained(str(shortcut["target"])).get_vocab() == base.get_vocab()
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from adaptation.dpo import DPOStageConfig, load_preference_dataset, run_dpo
 from adaptation.preferences import (
     GENERAL_JUDGE,
@@ -13,6 +15,8 @@ from adaptation.preferences import (
     PreferenceStats,
     balance_by_length,
     build_preferences,
+    judge_messages,
+    parse_judge_request,
     parse_verdict,
 )
 from adaptation.sampling import EndpointConfig
@@ -53,6 +57,17 @@ def scripted_judge(body: dict) -> str:
         part.split(":")[0].split("номер ")[-1]: i for i, part in enumerate(user.split("### Answer ")[1:], 1)
     }
     return f'Рассуждаю про {kind}... {{"best": 0}} Итог: {{"best": {shown["3"]}, "worst": {shown["2"]}}}'
+
+
+def test_a_judge_request_parses_back_into_its_answers():
+    answers = ["Да.", "Нет,\n\nпотому что ### Answer 3\nне ответ", "", "Ответ: 42\n"]
+    prompt = [{"role": "system", "content": "Будь краток."}, {"role": "user", "content": "Вопрос?"}]
+    messages = judge_messages("judge", prompt, answers)
+    convo, parsed = parse_judge_request(messages[1]["content"])
+    assert parsed == answers
+    assert convo == "[system]\nБудь краток.\n\n[user]\nВопрос?"
+    with pytest.raises(ValueError):
+        parse_judge_request("Which is best?")
 
 
 def test_parse_verdict():
