@@ -1,7 +1,9 @@
 """The evaluation data, read and checked up front: RL prompts, chat conversations, held-out text per language.
 
-Each reader takes the first `limit` items (None: all) and turns a missing file or an empty selection into a
-one-line error, so a long evaluation never starts on data it cannot use.
+Each reader takes `limit` items (None: all) and turns a missing file or an empty selection into a one-line
+error, so a long evaluation never starts on data it cannot use. Conversations and documents are the first
+`limit`; RL prompts are taken round-robin over their (domain, category) groups, so a small limit still
+measures every task (the first rows of a file may all be one kind).
 """
 
 from __future__ import annotations
@@ -44,15 +46,33 @@ def _first_rows(path: Path, limit: int | None, what: str) -> list[dict]:
     return rows
 
 
+def balanced_subset(rows: list[dict], limit: int | None) -> list[dict]:
+    """Up to `limit` rows taken round-robin over their (domain, category) groups, each group in file order;
+    the result keeps file order. None: all rows."""
+    if limit is None or limit >= len(rows):
+        return rows
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row["domain"], row.get("category") or ""), []).append(i)
+    queues = [iter(indices) for indices in groups.values()]
+    picked: list[int] = []
+    while len(picked) < limit:
+        for queue in queues:
+            if len(picked) < limit and (i := next(queue, None)) is not None:
+                picked.append(i)
+    return [rows[i] for i in sorted(picked)]
+
+
 def read_rl_rows(path: Path, limit: int | None = None) -> list[dict]:
-    """RL prompts (`prompt` messages, `domain` fc/math/code and its golden column), the first `limit`."""
-    rows = _first_rows(path, limit, "RL prompts")
+    """RL prompts (`prompt` messages, `domain` fc/math/code and its golden column): `limit` of them,
+    balanced over (domain, category)."""
+    rows = _first_rows(path, None, "RL prompts")
     for i, row in enumerate(rows, 1):
         if not isinstance(row.get("prompt"), list) or row.get("domain") not in DOMAINS:
             raise SpecstackError(
                 f"{path}: row {i}: expected a 'prompt' message list and a 'domain' ({', '.join(DOMAINS)})"
             )
-    return rows
+    return balanced_subset(rows, limit)
 
 
 def read_chat_rows(path: Path, limit: int | None = None) -> list[dict]:

@@ -184,3 +184,23 @@ def test_bad_input_is_a_one_line_error(tiny_model_dir: Path, data: dict[str, Pat
         assert err.startswith("error: ") and err.strip().count("\n") == 0, err
         assert message in err, (message, err)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_prompt_limit_takes_every_domain_and_category_in_turn():
+    from adaptation.eval.inputs import balanced_subset
+
+    rows = [{"domain": "math", "i": i} for i in range(6)]
+    rows += [
+        {"domain": "fc", "category": c, "i": 6 + i} for i, c in enumerate(["simple"] * 3 + ["irrelevance"])
+    ]
+    rows += [{"domain": "code", "i": 10}]
+    picked = balanced_subset(rows, 5)
+    assert [r["i"] for r in picked] == [
+        0,
+        1,
+        6,
+        9,
+        10,
+    ]  # math x2, fc simple, fc irrelevance, code; file order
+    assert balanced_subset(rows, None) == rows == balanced_subset(rows, 99)
+    assert len(balanced_subset(rows, 10)) == 10
