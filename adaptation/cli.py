@@ -231,6 +231,11 @@ SFT_FLAGS: dict[str, tuple[str, dict]] = {
     "--steps": ("post.sft.train.max_steps", {"type": int, "help": "Optimizer steps."}),
     "--lr": ("post.sft.train.lr", {"type": float, "help": "Peak learning rate."}),
     "--batch-size": ("post.sft.train.batch_size", {"type": int, "help": "Conversations per batch."}),
+    "--max-length": ("post.sft.train.max_length", {"type": int, "help": "Tokens per conversation."}),
+    "--group-by-length/--no-group-by-length": (
+        "post.sft.train.group_by_length",
+        {"default": None, "help": "Batch conversations of similar length (less padding)."},
+    ),
 }
 GRPO_FLAGS: dict[str, tuple[str, dict]] = {
     "--out-dir": SFT_FLAGS["--out-dir"],

@@ -20,6 +20,11 @@ class SFTStageConfig(StrictModel):
     warmup_steps: int = Field(20, ge=0, description="Linear warmup steps.")
     weight_decay: float = Field(0.0, ge=0, description="AdamW weight decay.")
     max_length: int = Field(512, gt=0, description="Tokens per conversation; longer ones are truncated.")
+    group_by_length: bool = Field(
+        False,
+        description="Batch conversations of similar length (transformers' LengthGroupedSampler): far less "
+        "padding when lengths vary, e.g. tool schemas next to short chats.",
+    )
     bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16 and GPUs).")
     save_steps: int = Field(100, gt=0, description="Checkpoint every N steps (resume picks the last one).")
     logging_steps: int = Field(10, gt=0, description="Log loss every N steps.")
@@ -62,6 +67,7 @@ def run_sft(
         lr_scheduler_type="cosine",
         weight_decay=cfg.weight_decay,
         max_length=cfg.max_length,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         assistant_only_loss=True,
         dataset_num_proc=None,
     )

@@ -90,7 +90,7 @@ def test_sft_command_two_steps_on_the_tiny_model(tiny_model_dir: Path, tmp_path:
     data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     result = CliRunner().invoke(adapt, [
         "sft", "--out-dir", str(tmp_path), "--model", str(tiny_model_dir), "--data", str(data), "--steps", "2",
-        "--batch-size", "2",
+        "--batch-size", "2", "--max-length", "384", "--group-by-length",
     ])  # fmt: skip
     assert result.exit_code == 0, result.output
     out = tmp_path / "post" / "sft" / "model"
