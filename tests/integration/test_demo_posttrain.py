@@ -76,3 +76,24 @@ def test_grpo_dpo_and_eval_run_on_the_demo_models(tmp_path: Path):
     assert lay.dpo_model.stat().st_mtime_ns == mtime
     assert {s: read_stamp(lay.stage(s))["key"] for s in stamps} == stamps
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_sft_stage_runs_on_the_adapted_demo_model(tmp_path: Path):
+    """`adapt sft`'s trainer on the demo's adapted base (the target build runs the same at full length)."""
+    from transformers import AutoModelForCausalLM
+
+    from adaptation.sft import SFTStageConfig, run_sft
+
+    adapted = DEMO_TARGET.parent / "adapted"
+    if not (adapted / "config.json").is_file():
+        demo_models_missing(f"no adapted demo model at {adapted}")
+    data = DEMO_TARGET.parent / "corpus" / "sft_heldout.jsonl"
+    cfg = SFTStageConfig(
+        max_steps=2, batch_size=2, lr=1e-4, warmup_steps=0, save_steps=1, group_by_length=True
+    )
+    out = run_sft(adapted, data, tmp_path / "sft", cfg)
+    vocab = AutoModelForCausalLM.from_pretrained(str(adapted)).config.vocab_size
+    assert AutoModelForCausalLM.from_pretrained(str(out)).config.vocab_size == vocab
+    before, after = weights(adapted), weights(out)
+    assert any(not np.array_equal(before[k], after[k]) for k in before), "SFT moved no weight"
+    assert (tmp_path / "sft" / "run" / "checkpoint-2").is_dir(), "resumable checkpoints are written"

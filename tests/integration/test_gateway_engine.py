@@ -168,14 +168,27 @@ def test_demo_tool_call_parsed(demo_stack):
 
 
 def test_demo_load_aware_split(demo_stack):
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    def one(_: int) -> str:
-        raw = demo_stack.client().chat.completions.with_raw_response.create(**demo_ask(max_tokens=32))
-        return raw.headers["x-specstack-pool"]
+    # Four streams held open at once (clients built first, started together, none read to the end before
+    # all four have their headers), so the in-flight count is what the routing sees, however fast the model.
+    clients = [demo_stack.client() for _ in range(4)]
+    start, all_routed = threading.Barrier(4), threading.Barrier(4)
+
+    def one(client) -> str:
+        start.wait(timeout=30)
+        with client.chat.completions.with_streaming_response.create(
+            **demo_ask(max_tokens=32), stream=True
+        ) as r:
+            pool = r.headers["x-specstack-pool"]
+            all_routed.wait(timeout=60)
+            for _ in r.iter_lines():
+                pass
+        return pool
 
     with ThreadPoolExecutor(4) as ex:
-        pools = list(ex.map(one, range(4)))
+        pools = list(ex.map(one, clients))
     assert "speculative" in pools and "plain" in pools
     assert demo_stack.metric("specstack_gateway_routing_decisions_total", reason="over_threshold") >= 1
 
