@@ -167,28 +167,30 @@ def test_demo_tool_call_parsed(demo_stack):
     assert choice.message.tool_calls or choice.message.content  # the demo target may answer in text
 
 
-def test_demo_load_aware_split(demo_stack):
+def pools_of_concurrent_streams(clients: list, body: dict) -> list[str]:
+    """The pool (x-specstack-pool) each client's stream was routed to, with every stream held open at once:
+    started together and none read to the end before all have their headers, so the in-flight count the
+    routing sees does not depend on how fast the model answers."""
     import threading
     from concurrent.futures import ThreadPoolExecutor
 
-    # Four streams held open at once (clients built first, started together, none read to the end before
-    # all four have their headers), so the in-flight count is what the routing sees, however fast the model.
-    clients = [demo_stack.client() for _ in range(4)]
-    start, all_routed = threading.Barrier(4), threading.Barrier(4)
+    start, all_routed = threading.Barrier(len(clients)), threading.Barrier(len(clients))
 
     def one(client) -> str:
         start.wait(timeout=30)
-        with client.chat.completions.with_streaming_response.create(
-            **demo_ask(max_tokens=32), stream=True
-        ) as r:
+        with client.chat.completions.with_streaming_response.create(**body, stream=True) as r:
             pool = r.headers["x-specstack-pool"]
             all_routed.wait(timeout=60)
             for _ in r.iter_lines():
                 pass
         return pool
 
-    with ThreadPoolExecutor(4) as ex:
-        pools = list(ex.map(one, clients))
+    with ThreadPoolExecutor(len(clients)) as ex:
+        return list(ex.map(one, clients))
+
+
+def test_demo_load_aware_split(demo_stack):
+    pools = pools_of_concurrent_streams([demo_stack.client() for _ in range(4)], demo_ask(max_tokens=32))
     assert "speculative" in pools and "plain" in pools
     assert demo_stack.metric("specstack_gateway_routing_decisions_total", reason="over_threshold") >= 1
 
@@ -200,7 +202,6 @@ def test_serve_stack_starts_both_pools_and_stops_everything(tmp_path_factory: py
     import subprocess
     import sys
     import time
-    from concurrent.futures import ThreadPoolExecutor
 
     import psutil
 
@@ -234,13 +235,10 @@ def test_serve_stack_starts_both_pools_and_stops_everything(tmp_path_factory: py
         engines = psutil.Process(proc.pid).children(recursive=True)
         assert len(engines) >= 2
 
-        def one(_: int) -> str:
-            c = openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0, timeout=120)
-            return c.chat.completions.with_raw_response.create(**ask()).headers["x-specstack-pool"]
-
-        with ThreadPoolExecutor(3) as ex:
-            pools = set(ex.map(one, range(6)))
-        assert pools == {"speculative", "plain"}
+        clients = [
+            openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0, timeout=120) for _ in range(3)
+        ]
+        assert set(pools_of_concurrent_streams(clients, ask())) == {"speculative", "plain"}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
         _, alive = psutil.wait_procs(engines, timeout=30)
