@@ -248,7 +248,7 @@ class Bench:
                         pooled[label] = (acc + res, total + wall)
                 for label in servers:
                     s = out[label][c] = summarize(*pooled[label])
-                    tau = f" τ={s['tau']:.2f}" if "tau" in s else ""
+                    tau = f" τ={s['tau']:.2f}" if s.get("tau") is not None else ""  # None: no drafting
                     print(
                         f"  {label:<30} c={c:<3} {s['tokens_per_s']:8.1f} tok/s  tpot {s['tpot_ms']:7.2f} ms{tau}",
                         flush=True,
