@@ -55,7 +55,12 @@ def parse_pairs(values: tuple[str, ...], flag: str, what: str) -> dict[str, str]
     type=PATH,
     help="Directory of <lang>_heldout.txt files: text perplexity and chars/token per language.",
 )
-@click.option("--max-prompts", type=COUNT, metavar="N", help="Use N RL prompts, taken evenly over domain and category (default: all).")
+@click.option(
+    "--max-prompts",
+    type=COUNT,
+    metavar="N",
+    help="Use N RL prompts, taken evenly over domain and category (default: all).",
+)
 @click.option(
     "--max-conversations", type=COUNT, metavar="N", help="Use the first N conversations (default: all)."
 )
