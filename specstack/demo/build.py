@@ -12,6 +12,7 @@ import json
 import random
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -50,6 +51,22 @@ def stage_run_dir(cfg: DemoConfig, stage: str, key: str) -> Path:
     """Where a stage's resumable training run lives. Keyed like the stage, so a run interrupted under one
     config is resumed only by that config, never by a changed one."""
     return cfg.out_dir / "runs" / f"{stage}-{key}"
+
+
+def cached_stage(name: str, out: Path, key: str, work: Path, build: Callable[[Path, Path], dict]) -> Path:
+    """Reuse `out` when stamped with `key`; else `build(work, tmp) -> stamp info` writes the stage into a
+    temporary directory that replaces `out` whole, and the resumable `work` directory is removed after."""
+    if is_built(out, key):
+        console.print(f"[green]{name}[/] cached at {out}")
+        return out
+    t0 = time.time()
+    work.mkdir(parents=True, exist_ok=True)
+    with atomic_directory(out) as tmp:
+        info = build(work, tmp)
+        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), **info)
+    shutil.rmtree(work, ignore_errors=True)  # checkpoints and intermediate model copies
+    console.print(f"[green]{name}[/] built at {out} in {time.time() - t0:.0f}s")
+    return out
 
 
 def corpus_key(cfg: DemoConfig) -> str:
@@ -168,24 +185,18 @@ def build_adapted_stage(cfg: DemoConfig, seed: int) -> Path:
     from adaptation.config import AdaptConfig
     from adaptation.pipeline import Layout, adapt_model
 
-    out, key = adapted_dir(cfg), adapted_key(cfg, seed)
-    if is_built(out, key):
-        console.print(f"[green]adapted[/] cached at {out}")
-        return out
-    t0 = time.time()
-    work = stage_run_dir(cfg, "adapt", key)
-    adapt_cfg = AdaptConfig(tokenizer=cfg.adapt.tokenizer, embeddings=cfg.adapt.embeddings, seed=seed)
-    model = adapt_model(base_dir(cfg), corpus_dir(cfg), work, adapt_cfg)
-    summary = json.loads(Layout(work).summary.read_text(encoding="utf-8"))
-    report = (Layout(work).report / "report.md").read_text(encoding="utf-8")
-    with atomic_directory(out) as tmp:
-        shutil.copytree(model, tmp, dirs_exist_ok=True)
-        (tmp / "adaptation_report.md").write_text(report, encoding="utf-8")
+    key = adapted_key(cfg, seed)
+
+    def build(work: Path, out: Path) -> dict:
+        adapt_cfg = AdaptConfig(tokenizer=cfg.adapt.tokenizer, embeddings=cfg.adapt.embeddings, seed=seed)
+        model = adapt_model(base_dir(cfg), corpus_dir(cfg), work, adapt_cfg)
+        summary = json.loads(Layout(work).summary.read_text(encoding="utf-8"))
+        shutil.copytree(model, out, dirs_exist_ok=True)
+        shutil.copy(Layout(work).report / "report.md", out / "adaptation_report.md")
         summary.pop("model", None)
-        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), adaptation=summary)
-    shutil.rmtree(work, ignore_errors=True)  # three model copies and the Trainer checkpoints
-    console.print(f"[green]adapted[/] built at {out} in {time.time() - t0:.0f}s")
-    return out
+        return {"adaptation": summary}
+
+    return cached_stage("adapted", adapted_dir(cfg), key, stage_run_dir(cfg, "adapt", key), build)
 
 
 def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
@@ -197,29 +208,22 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
     from adaptation.eval.perplexity import chat_perplexity
     from adaptation.sft import run_sft
 
-    out, key = target_dir(cfg), target_key(cfg, seed)
-    if is_built(out, key):
-        console.print(f"[green]target[/] cached at {out}")
-        return out
-    t0 = time.time()
-    work = stage_run_dir(cfg, "target", key)
-    sft = cfg.target.sft.model_copy(update={"seed": seed})
-    source, _ = sft_source(cfg, seed)
-    model_path = run_sft(source, corpus_dir(cfg) / "sft_train.jsonl", work, sft)
-    model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_path))
-    rows = list(read_jsonl(corpus_dir(cfg) / "sft_heldout.jsonl"))[: cfg.target.eval_conversations]
-    ppl = chat_perplexity(model, tokenizer, rows)
-    with atomic_directory(out) as tmp:
-        model.save_pretrained(str(tmp), safe_serialization=True)
-        tokenizer.save_pretrained(str(tmp))
-        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), heldout_chat=ppl)
-    shutil.rmtree(work, ignore_errors=True)  # SFT checkpoints hold the optimizer: several times the model
-    console.print(
-        f"[green]target[/] built at {out} in {time.time() - t0:.0f}s; "
-        f"held-out perplexity {ppl['perplexity']:.2f}"
-    )
-    return out
+    key = target_key(cfg, seed)
+
+    def build(work: Path, out: Path) -> dict:
+        sft = cfg.target.sft.model_copy(update={"seed": seed})
+        source, _ = sft_source(cfg, seed)
+        model_path = run_sft(source, corpus_dir(cfg) / "sft_train.jsonl", work, sft)
+        model = AutoModelForCausalLM.from_pretrained(str(model_path), dtype=torch.float32)
+        tokenizer = AutoTokenizer.from_pretrained(str(model_path))
+        rows = list(read_jsonl(corpus_dir(cfg) / "sft_heldout.jsonl"))[: cfg.target.eval_conversations]
+        ppl = chat_perplexity(model, tokenizer, rows)
+        model.save_pretrained(str(out), safe_serialization=True)
+        tokenizer.save_pretrained(str(out))
+        console.print(f"target held-out perplexity {ppl['perplexity']:.2f}")
+        return {"heldout_chat": ppl}
+
+    return cached_stage("target", target_dir(cfg), key, stage_run_dir(cfg, "target", key), build)
 
 
 def build_models(cfg: DemoConfig, seed: int) -> dict[str, Path]:

@@ -4,30 +4,26 @@ the eval table over base, adapted, target, grpo and dpo.
 
 Every stage writes `<demo out_dir>/post/<stage>/` whole, stamped with a key of its config and its inputs'
 keys, and is reused while the key matches; its resumable work lives in `post/runs/<stage>-<key>/` and is
-removed once the stage is done (as in `specstack.demo.build`).
+removed once the stage is done (`specstack.demo.build.cached_stage`, as every demo stage).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.console import Console
-
-from specstack.cache import config_hash, is_built, read_stamp, write_stamp
+from specstack.cache import config_hash, read_stamp
 from specstack.config import RunConfig
-from specstack.demo.build import adapted_dir, base_dir, corpus_dir, target_dir, target_key
+from specstack.demo.build import adapted_dir, base_dir, cached_stage, corpus_dir, target_dir, target_key
 from specstack.demo.config import DemoConfig
-from specstack.io import atomic_directory, read_jsonl, write_jsonl
+from specstack.io import read_jsonl, write_jsonl
 
-console = Console(stderr=True)
 STAGES = ("grpo", "preferences", "dpo", "eval")
 
 
-class PostLayout:
+class DemoPostLayout:
     """Where the demo's post-training stages write."""
 
     def __init__(self, root: Path) -> None:
@@ -64,22 +60,8 @@ def stage_keys(cfg: DemoConfig, seed: int) -> dict[str, str]:
     return keys
 
 
-def _stage(lay: PostLayout, name: str, key: str, build: Callable[[Path, Path], dict]) -> Path:
-    """Reuse `post/<name>` when stamped with `key`; else `build(work_dir, out_tmp_dir) -> stamp info` and
-    swap the result in whole."""
-    out = lay.stage(name)
-    if is_built(out, key):
-        console.print(f"[green]{name}[/] cached at {out}")
-        return out
-    t0 = time.time()
-    work = lay.run_dir(name, key)
-    work.mkdir(parents=True, exist_ok=True)
-    with atomic_directory(out) as tmp:
-        info = build(work, tmp)
-        write_stamp(tmp, key, seconds=round(time.time() - t0, 1), **info)
-    shutil.rmtree(work, ignore_errors=True)
-    console.print(f"[green]{name}[/] done at {out} in {time.time() - t0:.0f}s")
-    return out
+def _stage(lay: DemoPostLayout, name: str, key: str, build: Callable[[Path, Path], dict]) -> Path:
+    return cached_stage(name, lay.stage(name), key, lay.run_dir(name, key), build)
 
 
 def _copy_model(model: Path, dest: Path) -> None:
@@ -102,7 +84,7 @@ def preference_prompts(sft_jsonl: Path, limit: int) -> list[dict]:
     return rows
 
 
-def run_grpo_stage(cfg: DemoConfig, seed: int, lay: PostLayout, key: str) -> Path:
+def run_grpo_stage(cfg: DemoConfig, seed: int, lay: DemoPostLayout, key: str) -> Path:
     from adaptation.grpo import run_grpo
 
     def build(work: Path, out: Path) -> dict:
@@ -117,7 +99,7 @@ def run_grpo_stage(cfg: DemoConfig, seed: int, lay: PostLayout, key: str) -> Pat
     return _stage(lay, "grpo", key, build)
 
 
-def run_preferences_stage(run: RunConfig, cfg: DemoConfig, lay: PostLayout, key: str) -> Path:
+def run_preferences_stage(run: RunConfig, cfg: DemoConfig, lay: DemoPostLayout, key: str) -> Path:
     from adaptation.preferences import PreferenceConfig, build_preferences
     from adaptation.sampling import EndpointConfig
     from serving.engines import EngineConfig, running_engine
@@ -154,7 +136,7 @@ def run_preferences_stage(run: RunConfig, cfg: DemoConfig, lay: PostLayout, key:
     return _stage(lay, "preferences", key, build)
 
 
-def run_dpo_stage(cfg: DemoConfig, seed: int, lay: PostLayout, key: str) -> Path:
+def run_dpo_stage(cfg: DemoConfig, seed: int, lay: DemoPostLayout, key: str) -> Path:
     from adaptation.dpo import run_dpo
 
     def build(work: Path, out: Path) -> dict:
@@ -165,7 +147,7 @@ def run_dpo_stage(cfg: DemoConfig, seed: int, lay: PostLayout, key: str) -> Path
     return _stage(lay, "dpo", key, build)
 
 
-def checkpoints(cfg: DemoConfig, lay: PostLayout) -> list[tuple[str, Path]]:
+def checkpoints(cfg: DemoConfig, lay: DemoPostLayout) -> list[tuple[str, Path]]:
     """The checkpoints the eval table compares, in pipeline order."""
     named = [("base", base_dir(cfg))]
     if cfg.adapt.enabled:
@@ -173,7 +155,7 @@ def checkpoints(cfg: DemoConfig, lay: PostLayout) -> list[tuple[str, Path]]:
     return [*named, ("sft (target)", target_dir(cfg)), ("grpo", lay.grpo_model), ("dpo", lay.dpo_model)]
 
 
-def run_eval_stage(cfg: DemoConfig, lay: PostLayout, key: str) -> Path:
+def run_eval_stage(cfg: DemoConfig, lay: DemoPostLayout, key: str) -> Path:
     from adaptation.eval.inputs import read_eval_data
     from adaptation.eval.run import Checkpoint, evaluate_checkpoints
     from adaptation.eval.table import render_markdown
@@ -206,7 +188,7 @@ def post_root(cfg: DemoConfig) -> Path:
 def run_posttrain(run: RunConfig, cfg: DemoConfig, root: Path | None = None) -> Path:
     """GRPO -> preference pairs -> DPO -> eval on the built demo target, under `root` (default
     `<out_dir>/post`); returns the eval table (eval.md)."""
-    lay = PostLayout(root or post_root(cfg))
+    lay = DemoPostLayout(root or post_root(cfg))
     keys = stage_keys(cfg, run.seed)
     run_grpo_stage(cfg, run.seed, lay, keys["grpo"])
     run_preferences_stage(run, cfg, lay, keys["preferences"])
@@ -216,7 +198,7 @@ def run_posttrain(run: RunConfig, cfg: DemoConfig, root: Path | None = None) -> 
 
 def describe_posttrain(cfg: DemoConfig) -> str:
     """One line for `make demo`'s summary: pairs built, and what the stages took."""
-    lay = PostLayout(post_root(cfg))
+    lay = DemoPostLayout(post_root(cfg))
     stats = read_stamp(lay.stage("preferences"))["stats"]
     seconds = sum(read_stamp(lay.stage(s)).get("seconds", 0) for s in STAGES)
     return f"GRPO, {stats['pairs']} DPO pairs, DPO, eval table in {seconds:.0f}s; see eval.md"

@@ -14,7 +14,7 @@ from safetensors.numpy import load_file
 from specstack.cache import read_stamp
 from specstack.config import load_run_config
 from specstack.demo.config import DemoPostConfig
-from specstack.demo.posttrain import PostLayout, run_posttrain
+from specstack.demo.posttrain import DemoPostLayout, run_posttrain
 from tests.engine_helpers import DEMO_TARGET, demo_models_missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.engine]
@@ -44,7 +44,7 @@ def test_grpo_dpo_and_eval_run_on_the_demo_models(tmp_path: Path):
     run = load_run_config(ROOT / "configs" / "demo.yaml")
     cfg = run.demo.model_copy(update={"post": DemoPostConfig.model_validate(SMALL)})
     table = run_posttrain(run, cfg, root=tmp_path)
-    lay = PostLayout(tmp_path)
+    lay = DemoPostLayout(tmp_path)
 
     target_vocab = AutoTokenizer.from_pretrained(str(DEMO_TARGET)).get_vocab()
     for model_dir in (lay.grpo_model, lay.dpo_model):
