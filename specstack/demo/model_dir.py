@@ -39,7 +39,17 @@ def new_model(shape: ModelShape, tokenizer: PreTrainedTokenizerBase, seed: int =
     torch.manual_seed(seed)
     config = qwen3_config(shape, tokenizer)
     config._attn_implementation = "sdpa"
-    return Qwen3ForCausalLM(config)
+    model = Qwen3ForCausalLM(config)
+    # transformers builds the embedding with padding_idx = pad_token_id: that row starts at zero and never
+    # gets a gradient. Our pad token is <|endoftext|>, the document separator of every pretraining window,
+    # so it must learn like any token. A zero row is also unstable: at the start of a window its residual
+    # stream stays zero through every layer, each RMSNorm multiplies its gradient by 1/sqrt(eps) = 1000,
+    # and a 32-layer model's backward overflows.
+    embed = model.get_input_embeddings()
+    embed.padding_idx = None
+    with torch.no_grad():
+        embed.weight[config.pad_token_id].normal_(0.0, config.initializer_range)
+    return model
 
 
 def save_model_dir(model: Qwen3ForCausalLM, tokenizer: PreTrainedTokenizerBase, out_dir: str | Path) -> Path:
