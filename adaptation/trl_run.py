@@ -46,6 +46,7 @@ def common_trainer_args(cfg: TrainerStage, run_dir: Path) -> dict[str, Any]:
         "save_steps": cfg.save_steps,
         "save_total_limit": 1,
         "logging_steps": cfg.logging_steps,
+        "logging_nan_inf_filter": False,  # a NaN loss must reach the divergence guard, not be averaged away
         "report_to": [],
         "seed": cfg.seed,
         "data_seed": cfg.seed,
@@ -54,11 +55,14 @@ def common_trainer_args(cfg: TrainerStage, run_dir: Path) -> dict[str, Any]:
 
 
 def train_and_save(trainer, tokenizer, output_dir: Path) -> Path:
-    """Train (resuming from the last checkpoint in `output_dir/run`), then write `output_dir/model`."""
+    """Train (resuming from the last checkpoint in `output_dir/run`; a NaN/inf loss stops it with a clear
+    error), then write `output_dir/model`."""
     from transformers.trainer_utils import get_last_checkpoint
 
     from specstack.io import atomic_directory
+    from specstack.training import divergence_guard
 
+    trainer.add_callback(divergence_guard(type(trainer).__name__))
     run_dir = output_dir / "run"
     last = get_last_checkpoint(str(run_dir)) if run_dir.is_dir() else None
     trainer.train(resume_from_checkpoint=last)

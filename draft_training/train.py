@@ -44,6 +44,7 @@ from specstack.io import atomic_write_json
 from specstack.progress import progress_bar
 from specstack.schedule import lr_at
 from specstack.training import (
+    ensure_finite,
     load_checkpoint,
     make_adamw,
     remove_checkpoint,
@@ -314,6 +315,7 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
                             m[k] if acc[k] is None else [a + b for a, b in zip(acc[k], m[k], strict=True)]
                         )
                     seen_tokens += m["tokens"]
+                ensure_finite(acc["loss"], step + 1, "draft training")
                 gnorm = torch.nn.utils.clip_grad_norm_([p for _, p in params], cfg.optim.grad_clip)
                 opt.step()
                 opt.zero_grad(set_to_none=True)

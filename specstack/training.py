@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import shutil
 from collections.abc import Iterable
@@ -12,6 +13,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from specstack.errors import SpecstackError
 from specstack.io import atomic_directory
 from specstack.schedule import OptimConfig
 
@@ -78,3 +80,25 @@ def load_checkpoint(run_dir: str | Path) -> dict[str, Any] | None:
 def remove_checkpoint(run_dir: str | Path) -> None:
     """Delete the resume checkpoint once the final artifact is written."""
     shutil.rmtree(Path(run_dir) / CHECKPOINT_NAME, ignore_errors=True)
+
+
+def ensure_finite(loss: float, step: int, what: str) -> None:
+    """Stop a run whose loss is no longer a finite number (it diverged), with the step and the remedy."""
+    if not math.isfinite(loss):
+        raise SpecstackError(
+            f"{what} diverged: the loss is {loss} at step {step}; "
+            "lower the learning rate or lengthen the warmup, then run again"
+        )
+
+
+def divergence_guard(what: str):
+    """A transformers `TrainerCallback` that stops a Trainer run at the first NaN/inf logged loss.
+    The Trainer hides those unless `logging_nan_inf_filter=False`."""
+    from transformers import TrainerCallback
+
+    class DivergenceGuard(TrainerCallback):
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                ensure_finite(float(logs["loss"]), state.global_step, what)
+
+    return DivergenceGuard()

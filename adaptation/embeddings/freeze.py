@@ -116,6 +116,7 @@ def train_embeddings(
     from adaptation.embeddings.data import PackedBlocks, pack_documents
     from adaptation.tokenizer.merge import read_vocab_map
     from specstack.io import atomic_directory
+    from specstack.training import divergence_guard
 
     model_dir, out_dir, run_dir = Path(model_dir), Path(out_dir), Path(run_dir)
     if not (model_dir / "config.json").is_file():
@@ -150,13 +151,17 @@ def train_embeddings(
         save_steps=cfg.save_steps,
         save_total_limit=1,
         logging_steps=cfg.logging_steps,
+        logging_nan_inf_filter=False,  # a NaN loss must reach the divergence guard
         report_to=[],
         seed=seed,
         data_seed=seed,
         dataloader_num_workers=0,
         disable_tqdm=os.environ.get("SPECSTACK_NO_PROGRESS") == "1",
     )
-    trainer = make_trainer_class()(model=model, args=args, train_dataset=dataset, callbacks=callbacks)
+    guard = divergence_guard(f"embedding training ({mode})")
+    trainer = make_trainer_class()(
+        model=model, args=args, train_dataset=dataset, callbacks=[guard, *(callbacks or [])]
+    )
     last = _prepare_run_dir(run_dir, key, restart)
     result = trainer.train(resume_from_checkpoint=last)
     losses = [entry["loss"] for entry in trainer.state.log_history if "loss" in entry]

@@ -17,6 +17,7 @@ from specstack.demo.config import PretrainConfig
 from specstack.progress import progress_bar
 from specstack.schedule import lr_at
 from specstack.training import (
+    ensure_finite,
     load_checkpoint,
     make_adamw,
     remove_checkpoint,
@@ -73,6 +74,7 @@ def pretrain(
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             losses.append(loss.item())
+            ensure_finite(losses[-1], step + 1, "pretraining")
             bar.update(task, advance=1, status=f"loss {losses[-1]:.3f}")
             if (step + 1) % cfg.checkpoint_every == 0 and step + 1 < cfg.optim.steps:
                 save_checkpoint(

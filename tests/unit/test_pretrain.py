@@ -1,4 +1,5 @@
-"""The base-model pretraining loop: it learns, and a killed run resumes to the same weights."""
+"""The base-model pretraining loop: it learns, a killed run resumes to the same weights, a diverged run
+stops with a clear error; and a new model trains its pad (document separator) embedding."""
 
 from pathlib import Path
 
@@ -7,9 +8,12 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from specstack.demo import pretrain as pretrain_module
-from specstack.demo.config import PretrainConfig
+from specstack.demo.config import ModelShape, PretrainConfig
+from specstack.demo.model_dir import new_model
 from specstack.demo.pretrain import batch_at, pack_documents, pretrain
+from specstack.errors import SpecstackError
 from specstack.schedule import OptimConfig
+from specstack.training import divergence_guard
 from tests.conftest import TINY_TEXTS
 
 CFG = PretrainConfig(
@@ -72,3 +76,36 @@ def test_killed_run_resumes_to_identical_weights(tiny_model_dir: Path, tmp_path:
     pretrain(model_c, tokens, CFG, tmp_path / "killed", seed=0)
     for (name, a), (_, c) in zip(model_a.state_dict().items(), model_c.state_dict().items(), strict=True):
         assert torch.equal(a, c), name
+
+
+def test_a_diverged_run_stops_with_a_clear_error(tiny_model_dir: Path, tmp_path: Path) -> None:
+    model, tokenizer = load(tiny_model_dir)
+    with torch.no_grad():
+        model.lm_head.weight[0, 0] = float("nan")
+    with pytest.raises(SpecstackError, match=r"pretraining diverged: the loss is nan at step 1; lower"):
+        pretrain(model, tokens_of(tokenizer), CFG, tmp_path, seed=0)
+
+
+def test_the_pad_token_embedding_learns(tiny_model_dir: Path) -> None:
+    """transformers zeroes the pad row (padding_idx) and never updates it; our pad token is the document
+    separator of pretraining, so a new model must train it like any other row."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    shape = ModelShape(hidden_size=64, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                       head_dim=16, intermediate_size=128)  # fmt: skip
+    model = new_model(shape, tokenizer)
+    pad = tokenizer.pad_token_id
+    row = model.get_input_embeddings().weight[pad]
+    assert row.abs().max().item() > 0
+    batch = torch.tensor([[pad, 5, 6, pad, 7, 8]])
+    model(input_ids=batch, labels=batch).loss.backward()
+    assert model.get_input_embeddings().weight.grad[pad].abs().max().item() > 0
+
+
+def test_the_trainer_guard_stops_a_nan_loss() -> None:
+    from transformers import TrainerControl, TrainerState
+
+    guard = divergence_guard("SFTTrainer")
+    state = TrainerState(global_step=7)
+    guard.on_log(None, state, TrainerControl(), logs={"loss": 1.5})  # finite: nothing happens
+    with pytest.raises(SpecstackError, match=r"SFTTrainer diverged: the loss is nan at step 7"):
+        guard.on_log(None, state, TrainerControl(), logs={"loss": float("nan")})
