@@ -159,20 +159,26 @@ class Gateway:
         start = loop.time() - (time.perf_counter() - ctx.start)
         plan = router.plan(loop.time())
         assert self.forwarder is not None
+        # One watcher of the client's connection per request: it cancels the engine request while we wait
+        # for the first byte, and then ends the stream's relay (see RelayResponse).
+        gone = asyncio.ensure_future(_disconnected(request.receive))
         opened = await _unless_client_leaves(
-            request, self.forwarder.send(plan, path, data, headers, stream=stream, start=start)
+            gone, self.forwarder.send(plan, path, data, headers, stream=stream, start=start)
         )
         if opened is None:  # the client went away while we waited: the engine request is already cancelled
             ctx.status = 499
             return Response(status_code=499)
         ctx.pool, ctx.upstream = opened.replica.pool, opened.replica.url
         out_headers = {"x-specstack-pool": opened.replica.pool}
-        if opened.status != 200:
-            return Response(opened.content, opened.status, {**opened.headers, **out_headers}, media_type=JSON)
-        if not stream:
+        if opened.status != 200 or not stream:
+            gone.cancel()
+            if opened.status != 200:
+                return Response(
+                    opened.content, opened.status, {**opened.headers, **out_headers}, media_type=JSON
+                )
             self._read_body_stats(ctx, opened.content)
             return Response(opened.content, 200, out_headers, media_type=JSON)
-        return self._relay(ctx, opened, include_usage, start + self.cfg.timeouts.total_s, out_headers)
+        return self._relay(ctx, opened, include_usage, start + self.cfg.timeouts.total_s, out_headers, gone)
 
     def _check_limits(self, body: ChatCompletionRequest | CompletionRequest) -> None:
         lim = self.cfg.limits
@@ -201,8 +207,8 @@ class Gateway:
             ctx.spec = spec_stats(data)
 
     def _relay(self, ctx: RequestContext, opened: Opened, include_usage: bool, deadline: float,
-               headers: dict[str, str]) -> Response:  # fmt: skip
-        assert opened.rest is not None
+               headers: dict[str, str], gone: asyncio.Future) -> Response:  # fmt: skip
+        assert opened.rest is not None and opened.response is not None
         itl = self.metrics.child(self.metrics.itl, ctx.model)
         relay = SSERelay(opened.first, opened.rest, include_usage=include_usage, deadline=deadline,
                          on_token_gap=itl.observe)  # fmt: skip
@@ -222,7 +228,7 @@ class Gateway:
                 ctx.status = t.error_code
 
         headers = {**headers, "cache-control": "no-cache", "x-accel-buffering": "no"}
-        return RelayResponse(relay, on_close, headers)
+        return RelayResponse(relay, gone, opened.response.close, on_close, headers)
 
     def list_models(self, key: ApiKey) -> dict[str, Any]:
         created = int(time.time())
@@ -252,19 +258,20 @@ class Gateway:
                      ctx.endpoint, status, ctx.pool, ctx.upstream, (time.perf_counter() - ctx.start) * 1e3)  # fmt: skip
 
 
-async def _unless_client_leaves(request: Request, work: Any) -> Opened | None:
-    """Await `work`, unless the client disconnects first: then cancel it (closing the engine connection,
-    which makes the engine abort the request) and return None."""
+async def _unless_client_leaves(gone: asyncio.Future, work: Any) -> Opened | None:
+    """Await `work`, unless the client disconnects first (`gone` completes): then cancel it (closing the
+    engine connection, which makes the engine abort the request) and return None. `gone` keeps running
+    when `work` wins; the caller owns it."""
     task = asyncio.ensure_future(work)
-    gone = asyncio.ensure_future(_disconnected(request.receive))
     try:
         await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
     except BaseException:  # the gateway itself is being stopped
         task.cancel()
         gone.cancel()
         raise
-    gone.cancel()
     if task.done():
+        if task.exception() is not None:
+            gone.cancel()
         return task.result()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -80,6 +80,7 @@ class SSERelay:
         self._on_gap = on_token_gap
         self.finished = False  # the stream reached its end (normally or with an error event we sent)
         self.broken = False  # the engine stream failed or timed out after it started
+        self.client_gone = False  # the client disconnected: the engine stream was closed on purpose
 
     def _event(self, event: bytes, now: float) -> bool:
         """Inspect one complete event (without its blank line); False drops it."""
@@ -140,6 +141,8 @@ class SSERelay:
                 if out:
                     yield out
         except StopAsyncIteration:
+            if self.client_gone:
+                return
             if self.tally.done or self.tally.error_code is not None:
                 self.finished = True
                 return
@@ -151,6 +154,8 @@ class SSERelay:
         except TimeoutError:
             problem, code, kind = "the model did not finish within the gateway's time limit", 504, "timeout"
         except (aiohttp.ClientError, OSError) as e:
+            if self.client_gone:  # we closed the engine stream because nobody is listening
+                return
             problem, code, kind = (
                 f"lost the model server mid-stream ({type(e).__name__})",
                 502,
@@ -163,14 +168,37 @@ class SSERelay:
 
 
 class RelayResponse(StreamingResponse):
-    """A streaming response that always runs `on_close` once it ends: finished, failed or client gone."""
+    """A streaming response that always runs `on_close` once it ends: finished, failed or client gone.
 
-    def __init__(self, relay: SSERelay, on_close: Any, headers: dict[str, str]) -> None:
+    `gone` is the request's watcher of the client connection, already running. When the client leaves,
+    `close_engine` closes the engine stream at once, which ends the relay (and makes the engine abort).
+    This replaces Starlette's own disconnect listener, a task group per response that cost ~60 us of CPU.
+    """
+
+    def __init__(self, relay: SSERelay, gone: asyncio.Future, close_engine: Callable[[], None], on_close: Any,
+                 headers: dict[str, str]) -> None:  # fmt: skip
         super().__init__(relay.__aiter__(), 200, headers, media_type="text/event-stream")
-        self._on_close = on_close
+        self._relay, self._gone, self._close_engine, self._on_close = relay, gone, close_engine, on_close
+
+    def _client_left(self, gone: asyncio.Future) -> None:
+        if not gone.cancelled() and gone.exception() is None:
+            self._relay.client_gone = True
+            self._close_engine()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._gone.add_done_callback(self._client_left)
         try:
-            await super().__call__(scope, receive, send)
+            await send(
+                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+            )
+            async for chunk in self.body_iterator:
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            self._stop_watching()  # before the last message: a finished response reads as a disconnect
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            self._stop_watching()
             await self._on_close(self.body_iterator)
+
+    def _stop_watching(self) -> None:
+        self._gone.remove_done_callback(self._client_left)
+        self._gone.cancel()

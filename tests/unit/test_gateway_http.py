@@ -379,6 +379,9 @@ def test_client_disconnect_cancels_the_engine_request(up):
         _eventually(lambda: up.cancelled == 2)
         _eventually(lambda: gw.metric("specstack_gateway_requests_total", status="499") == 2)
         assert gw.metric("specstack_gateway_in_flight_requests") == 0
+        # a client leaving is not the engine's fault: nothing counts against its circuit breaker
+        assert gw.metric("specstack_gateway_upstream_attempts_total", outcome="cancelled") == 2
+        assert gw.metric("specstack_gateway_upstream_attempts_total", outcome="error") == 0
 
 
 def _eventually(cond, timeout: float = 5.0) -> None:
