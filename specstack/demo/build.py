@@ -73,8 +73,14 @@ def corpus_key(cfg: DemoConfig) -> str:
     return config_hash({"corpus": cfg.corpus.model_dump(mode="json")})
 
 
+# Stage keys hash configs, not code: bump this when a change to the model-building code must rebuild the
+# cached models (every later stage's key contains the base's). 2: the pad (<|endoftext|>) embedding trains.
+MODEL_BUILD_REVISION = 2
+
+
 def base_key(cfg: DemoConfig, seed: int) -> str:
-    parts = {"corpus": corpus_key(cfg), "tokenizer": cfg.tokenizer, "base": cfg.base, "seed": seed}
+    parts = {"corpus": corpus_key(cfg), "tokenizer": cfg.tokenizer, "base": cfg.base, "seed": seed,
+             "revision": MODEL_BUILD_REVISION}  # fmt: skip
     return config_hash(
         {k: v if isinstance(v, str | int) else v.model_dump(mode="json") for k, v in parts.items()}
     )
