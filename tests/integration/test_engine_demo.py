@@ -7,9 +7,10 @@
   serving default) identity does not hold even without speculation: verifying k+1 tokens in one forward,
   like batching 16 requests, changes the rounding, and near-tied logits flip (docs/serving.md has the
   measured rates); float32 makes such ties rare enough to test identity.
-- Tool calls: the demo template, the data and vLLM's `hermes` parser agree: every well-formed
-  `<tool_call>` the target writes comes back as parsed `tool_calls`, none is left in the content. (A
-  malformed one, which a 28M-parameter target sometimes writes, is left in the content by design.)
+- Tool calls: the demo template, the data and vLLM's `hermes` parser agree: a reply whose `<tool_call>`
+  blocks are all well-formed comes back as parsed `tool_calls`, none is left in the content. (The parser
+  takes all blocks of a reply or none: one malformed block, which a 30M-parameter target sometimes writes,
+  leaves the whole reply in the content, by vLLM's design.)
 
 Needs artifacts/demo/{target,draft} and artifacts/demo/corpus/sft_heldout.jsonl (`make demo`). Knobs:
 SPECSTACK_LOSSLESS_PROMPTS (default: all), SPECSTACK_LOSSLESS_MAX_TOKENS (default 64).
@@ -120,9 +121,11 @@ def test_tool_calls_come_back_parsed(demo_models) -> None:
     parsed, malformed, name_match, with_gold = 0, 0, 0, 0
     for row, r in zip(fc, results, strict=True):
         msg = r.choices[0].message
-        for block in tool_call_blocks(msg.content or ""):
-            malformed += 1
-            assert not is_call_json(block), f"a well-formed tool call was left unparsed: {block!r}"
+        blocks = tool_call_blocks(msg.content or "")
+        assert not (blocks and all(map(is_call_json, blocks))), (
+            f"well-formed tool calls left unparsed: {blocks!r}"
+        )
+        malformed += sum(not is_call_json(block) for block in blocks)
         gold = next((m for m in row["messages"] if m["role"] == "assistant"), {})
         gold_names = sorted(c["function"]["name"] for c in gold.get("tool_calls") or [])
         if msg.tool_calls:
