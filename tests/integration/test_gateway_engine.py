@@ -190,7 +190,8 @@ def pools_of_concurrent_streams(clients: list, body: dict) -> list[str]:
 
 
 def test_demo_load_aware_split(demo_stack):
-    pools = pools_of_concurrent_streams([demo_stack.client() for _ in range(4)], demo_ask(max_tokens=32))
+    body = demo_ask(max_tokens=128, extra_body={"ignore_eos": True})  # still generating when all are routed
+    pools = pools_of_concurrent_streams([demo_stack.client() for _ in range(4)], body)
     assert "speculative" in pools and "plain" in pools
     assert demo_stack.metric("specstack_gateway_routing_decisions_total", reason="over_threshold") >= 1
 
@@ -238,7 +239,10 @@ def test_serve_stack_starts_both_pools_and_stops_everything(tmp_path_factory: py
         clients = [
             openai.OpenAI(base_url=base + "/v1", api_key="none", max_retries=0, timeout=120) for _ in range(3)
         ]
-        assert set(pools_of_concurrent_streams(clients, ask())) == {"speculative", "plain"}
+        # long enough (ignore_eos) that no engine finishes a request before the others are routed: a replica
+        # is released when its engine stream ends, whether or not the client has read it
+        long_ask = ask(max_tokens=256, extra_body={"ignore_eos": True})
+        assert set(pools_of_concurrent_streams(clients, long_ask)) == {"speculative", "plain"}
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=120) == 0, log.read_text()[-3000:]
         _, alive = psutil.wait_procs(engines, timeout=30)
