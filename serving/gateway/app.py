@@ -157,13 +157,12 @@ class Gateway:
 
         loop = asyncio.get_running_loop()
         start = loop.time() - (time.perf_counter() - ctx.start)
-        plan = router.plan(loop.time())
         assert self.forwarder is not None
         # One watcher of the client's connection per request: it cancels the engine request while we wait
         # for the first byte, and then ends the stream's relay (see RelayResponse).
         gone = asyncio.ensure_future(_disconnected(request.receive))
         opened = await _unless_client_leaves(
-            gone, self.forwarder.send(plan, path, data, headers, stream=stream, start=start)
+            gone, self.forwarder.send(router, path, data, headers, stream=stream, start=start)
         )
         if opened is None:  # the client went away while we waited: the engine request is already cancelled
             ctx.status = 499

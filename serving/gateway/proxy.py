@@ -19,7 +19,7 @@ import aiohttp
 
 from serving.gateway.config import GatewayConfig
 from serving.gateway.errors import GatewayError, normalize_upstream_error
-from serving.gateway.routing import Plan
+from serving.gateway.routing import Plan, Router
 from serving.gateway.upstreams import Replica
 
 CONNECT_ERRORS = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
@@ -77,11 +77,16 @@ class Forwarder:
         self.session = session
         self.retry_status = frozenset(cfg.retry.on_status)
 
-    async def send(self, plan: Plan, path: str, body: bytes, headers: dict[str, str], *, stream: bool,
+    async def send(self, router: Router, path: str, body: bytes, headers: dict[str, str], *, stream: bool,
                    start: float) -> Opened:  # fmt: skip
-        """Try the plan's pools in order, at most `retry.attempts` replicas; `start` is the loop time the
-        request arrived. Raises GatewayError for the 502/503/504 the gateway decides itself."""
+        """Route with `router`, then try the plan's pools in order, at most `retry.attempts` replicas; `start` is
+        the loop time the request arrived. Raises GatewayError for the 502/503/504 the gateway decides itself.
+
+        The routing decision and the first replica's acquire() happen in one step, with no await between: the
+        in-flight counts a decision reads must include every request decided before it, or a burst of
+        requests arriving together would all see an idle speculative pool."""
         loop = asyncio.get_running_loop()
+        plan = router.plan(loop.time())
         t = self.cfg.timeouts
         deadline = start + t.total_s
         first_deadline = min(deadline, start + t.first_byte_s) if stream else deadline

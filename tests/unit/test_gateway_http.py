@@ -439,6 +439,40 @@ def test_load_aware_routing_splits_by_threshold():
             assert len(spec.received) == 3
 
 
+def test_a_burst_arriving_together_still_splits_by_threshold():
+    """Requests that reach the gateway in the same event-loop step: each routing decision must see the
+    requests decided before it in flight, or the whole burst goes to an 'idle' speculative pool."""
+    import asyncio
+
+    from serving.gateway.app import Gateway
+    from serving.gateway.auth import KeyStore
+    from serving.gateway.config import GatewayConfig
+
+    with (
+        ScriptedUpstream(Script(ttft_s=0.5), name="spec") as spec,
+        ScriptedUpstream(Script(ttft_s=0.5), name="plain") as plain,
+    ):
+        models = {"demo": {"speculative": [spec.url], "plain": [plain.url], "spec_inflight_threshold": 2}}
+        cfg = GatewayConfig.model_validate({"port": free_port(), "models": models})
+        body = json.dumps(chat()).encode()
+
+        async def burst() -> list[str]:
+            gw = Gateway(cfg, KeyStore.from_entries([], cfg.default_limits))
+            await gw.start()
+            try:
+                assert gw.forwarder is not None
+                sends = [gw.forwarder.send(gw.routers["demo"], "/v1/chat/completions", body,
+                                           {"content-type": "application/json"}, stream=False,
+                                           start=asyncio.get_running_loop().time()) for _ in range(6)]  # fmt: skip
+                return [opened.replica.pool for opened in await asyncio.gather(*sends)]
+            finally:
+                await gw.stop()
+
+        pools = asyncio.run(burst())
+    assert sorted(pools) == ["plain"] * 4 + ["speculative"] * 2
+    assert len(spec.received) == 2 and len(plain.received) == 4
+
+
 def test_tau_per_key_in_metrics_and_promtool_accepts_them(up):
     with running_gateway(one_model(up.url)) as gw:
         gw.client(ALICE).chat.completions.create(**chat())
