@@ -170,11 +170,10 @@ class Gateway:
         ctx.pool, ctx.upstream = opened.replica.pool, opened.replica.url
         out_headers = {"x-specstack-pool": opened.replica.pool}
         if opened.status != 200 or not stream:
-            gone.cancel()
-            if opened.status != 200:
-                return Response(
-                    opened.content, opened.status, {**opened.headers, **out_headers}, media_type=JSON
-                )
+            gone.cancel()  # nothing left to relay: the answer is whole
+        if opened.status != 200:
+            return Response(opened.content, opened.status, {**opened.headers, **out_headers}, media_type=JSON)
+        if not stream:
             self._read_body_stats(ctx, opened.content)
             return Response(opened.content, 200, out_headers, media_type=JSON)
         return self._relay(ctx, opened, include_usage, start + self.cfg.timeouts.total_s, out_headers, gone)

@@ -6,6 +6,7 @@ vLLM-style speculative statistics, scripted failures and delays. The real engine
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -19,6 +20,9 @@ import httpx
 import openai
 import pytest
 
+from serving.gateway.app import Gateway
+from serving.gateway.auth import KeyStore
+from serving.gateway.config import GatewayConfig
 from specstack.net import free_port
 from tests.fakes.scripted_upstream import Script, ScriptedUpstream
 from tests.unit.gateway_helpers import ALICE, BOB, chat, metric_value, running_gateway
@@ -442,12 +446,6 @@ def test_load_aware_routing_splits_by_threshold():
 def test_a_burst_arriving_together_still_splits_by_threshold():
     """Requests that reach the gateway in the same event-loop step: each routing decision must see the
     requests decided before it in flight, or the whole burst goes to an 'idle' speculative pool."""
-    import asyncio
-
-    from serving.gateway.app import Gateway
-    from serving.gateway.auth import KeyStore
-    from serving.gateway.config import GatewayConfig
-
     with (
         ScriptedUpstream(Script(ttft_s=0.5), name="spec") as spec,
         ScriptedUpstream(Script(ttft_s=0.5), name="plain") as plain,
