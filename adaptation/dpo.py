@@ -27,7 +27,10 @@ class DPOStageConfig(StrictModel):
     lr: float = Field(5e-7, gt=0, description="Peak learning rate (cosine schedule).")
     warmup_steps: int = Field(10, ge=0, description="Linear warmup steps.")
     max_length: int = Field(1024, gt=0, description="Tokens of prompt + answer; longer pairs are truncated.")
-    bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16 and GPUs).")
+    bf16: bool = Field(
+        True,
+        description="bf16 autocast where bf16 is native (GPUs, CPUs with AVX512-BF16/AMX); float32 elsewhere.",
+    )
     save_steps: int = Field(100, gt=0, description="Checkpoint every N steps (resume picks the last one).")
     logging_steps: int = Field(10, gt=0, description="Log every N steps.")
     seed: int = Field(0, description="Data order seed.")

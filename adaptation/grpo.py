@@ -53,7 +53,10 @@ class GRPOStageConfig(StrictModel):
     )
     max_steps: int = Field(100, gt=0, description="Optimizer steps per domain.")
     warmup_steps: int = Field(0, ge=0, description="Linear warmup steps.")
-    bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16 and GPUs).")
+    bf16: bool = Field(
+        True,
+        description="bf16 autocast where bf16 is native (GPUs, CPUs with AVX512-BF16/AMX); float32 elsewhere.",
+    )
     use_vllm: Literal["auto", "on", "off"] = Field(
         "auto", description="vLLM colocate generation: auto = when CUDA and vLLM's GPU build are present."
     )

@@ -25,7 +25,10 @@ class SFTStageConfig(StrictModel):
         description="Batch conversations of similar length (transformers' LengthGroupedSampler): far less "
         "padding when lengths vary, e.g. tool schemas next to short chats.",
     )
-    bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16 and GPUs).")
+    bf16: bool = Field(
+        True,
+        description="bf16 autocast where bf16 is native (GPUs, CPUs with AVX512-BF16/AMX); float32 elsewhere.",
+    )
     save_steps: int = Field(100, gt=0, description="Checkpoint every N steps (resume picks the last one).")
     logging_steps: int = Field(10, gt=0, description="Log loss every N steps.")
     seed: int = Field(0, description="Data order and init seed.")

@@ -35,13 +35,16 @@ def common_trainer_args(cfg: TrainerStage, run_dir: Path) -> dict[str, Any]:
     """TrainingArguments shared by every stage: schedule, precision, CPU fallback, checkpoints, seeds."""
     import torch
 
+    from specstack.training import native_bf16
+
+    use_cuda = torch.cuda.is_available()
     return {
         "output_dir": str(run_dir),
         "max_steps": cfg.max_steps,
         "learning_rate": cfg.lr,
         "warmup_steps": cfg.warmup_steps,
-        "bf16": cfg.bf16,
-        "use_cpu": not torch.cuda.is_available(),
+        "bf16": cfg.bf16 and native_bf16("cuda" if use_cuda else "cpu"),
+        "use_cpu": not use_cuda,
         "save_strategy": "steps",
         "save_steps": cfg.save_steps,
         "save_total_limit": 1,

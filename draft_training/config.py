@@ -51,6 +51,9 @@ class DraftConfig(StrictModel):
     run_dir: str = Field(description="Checkpoints, logs, preprocessing cache and evaluation results.")
 
     max_length: int = Field(2048, ge=16, description="Conversations are truncated to this many tokens.")
+    max_conversations: int | None = Field(
+        None, gt=0, description="Train on the first N usable conversations of train_data (None: all)."
+    )
     draft_vocab_size: int = Field(
         32000,
         gt=0,
@@ -77,8 +80,9 @@ class DraftConfig(StrictModel):
     )
     autocast: Literal["auto", "bf16", "off"] = Field(
         "auto",
-        description="bf16 autocast of the target forward and the head: auto = on CUDA only; bf16 also on CPUs "
-        "with native bf16 matmuls (AVX512-BF16/AMX: several times faster than float32).",
+        description="bf16 autocast of the target forward and the head: auto = where bf16 is native (CUDA, "
+        "CPUs with AVX512-BF16/AMX: several times faster than float32), float32 elsewhere (emulated bf16 on an "
+        "AVX2 CPU is ~10x slower); bf16 = always.",
     )
     hidden_states: Literal["online", "offline"] = Field(
         "online",

@@ -47,6 +47,7 @@ from specstack.training import (
     ensure_finite,
     load_checkpoint,
     make_adamw,
+    native_bf16,
     remove_checkpoint,
     restore_rng_state,
     rng_state,
@@ -57,7 +58,7 @@ from specstack.training import (
 
 # Fields that change the trained weights; a checkpoint or an exported draft is reused only when they match.
 WEIGHT_FIELDS = {
-    "target_model", "train_data", "max_length", "draft_vocab_size", "aux_layer_ids", "head_type",
+    "target_model", "train_data", "max_length", "max_conversations", "draft_vocab_size", "aux_layer_ids", "head_type",
     "intermediate_size", "ttt_steps", "loss_decay", "batch_size", "optim", "hidden_states", "autocast", "seed",
 }  # fmt: skip
 
@@ -248,6 +249,7 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
     t0 = time.time()
 
     data = prepare_data(cfg.train_data, cfg.target_model, cfg.max_length, run_dir / "cache")
+    data = data.head(cfg.max_conversations)
     tcfg = target_config(cfg.target_model)
     aux_ids = resolve_aux_ids(cfg.aux_layer_ids, tcfg.num_hidden_layers, cfg.head_type)
     head, coverage = build_head(cfg, data, aux_ids)
@@ -289,7 +291,7 @@ def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = Fa
 
     weights = step_weights(cfg.ttt_steps, cfg.loss_decay)
     logger = RunLogger(run_dir / "logs", step)
-    bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and device.type == "cuda")
+    bf16 = cfg.autocast == "bf16" or (cfg.autocast == "auto" and native_bf16(device))
     amp = torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16)
     seen_tokens, t_log = 0, time.time()
     try:

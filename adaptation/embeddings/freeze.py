@@ -116,7 +116,7 @@ def train_embeddings(
     from adaptation.embeddings.data import PackedBlocks, pack_documents
     from adaptation.tokenizer.merge import read_vocab_map
     from specstack.io import atomic_directory
-    from specstack.training import divergence_guard
+    from specstack.training import divergence_guard, native_bf16
 
     model_dir, out_dir, run_dir = Path(model_dir), Path(out_dir), Path(run_dir)
     if not (model_dir / "config.json").is_file():
@@ -145,7 +145,7 @@ def train_embeddings(
         lr_scheduler_type="cosine",
         warmup_steps=cfg.warmup_steps,
         weight_decay=cfg.weight_decay,  # EmbeddingTrainer keeps it off the embedding matrices
-        bf16=bf16,
+        bf16=bf16 and native_bf16("cuda" if torch.cuda.is_available() else "cpu"),
         use_cpu=not torch.cuda.is_available(),
         save_strategy="steps",
         save_steps=cfg.save_steps,
