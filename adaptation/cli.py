@@ -27,7 +27,7 @@ FORCE_OPTION = click.option(
 
 # flag -> (dotted field of the adapt section, click option kwargs)
 COMMON_FLAGS: dict[str, tuple[str, dict]] = {
-    "--base-model": ("base_model", {"type": PATH, "help": "Base model (HF dir)."}),
+    "--base-model": ("base_model", {"type": PATH, "help": "Base model (HF dir or GGUF file)."}),
     "--base-tokenizer": (
         "base_tokenizer",
         {
@@ -108,7 +108,11 @@ def load_adapt_config(config_path: Path | None, overrides: dict[str, Any]):
         for part in parents:
             node = node.setdefault(part, {})
         node[leaf] = [str(v) for v in value] if isinstance(value, tuple) else value
-    return validate(AdaptConfig, data, str(config_path) if config_path else "command-line flags")
+    from adaptation.pipeline import hf_base_model
+
+    return hf_base_model(
+        validate(AdaptConfig, data, str(config_path) if config_path else "command-line flags")
+    )
 
 
 @click.group()

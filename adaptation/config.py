@@ -56,6 +56,17 @@ class TokenizerAdaptConfig(StrictModel):
         le=1,
         description="Keep the most frequent tokens until they cover this share of a corpus' token occurrences.",
     )
+    protected_base_ids: int = Field(
+        0,
+        ge=0,
+        description="Base tokens with ids below this are kept whatever the English/code corpora cover: the "
+        "base's own most frequent tokens, protected from a pruning corpus smaller than the text users send.",
+    )
+    added_tokens: list[str] = Field(
+        default_factory=list,
+        description="Tokens the merged tokenizer adds when the base lacks them (single tokens, not special, "
+        "e.g. <tool_call> for a tool-calling chat template); their rows start from the base pieces of their text.",
+    )
     russian_candidates: Literal["cyrillic", "non_latin"] = Field(
         "non_latin",
         description="Russian tokens that may be kept: with Cyrillic text, or also non-Latin symbols (№ ₽ « »).",
@@ -101,7 +112,10 @@ class EmbeddingsAdaptConfig(StrictModel):
         default_factory=lambda: TrainStageConfig(lr=3e-4),
         description="Stage 2: all parameters train on the same data.",
     )
-    bf16: bool = Field(True, description="bf16 autocast (CPUs with AVX512-BF16, GPUs).")
+    bf16: bool = Field(
+        True,
+        description="bf16 autocast where bf16 is native (GPUs, CPUs with AVX512-BF16/AMX); float32 elsewhere.",
+    )
     eval_documents: int = Field(
         12,
         ge=0,
@@ -116,7 +130,11 @@ class AdaptConfig(StrictModel):
 
     base_model: Path | None = Field(
         None,
-        description="The base model (HF dir); its tokenizer is the base tokenizer unless base_tokenizer.",
+        description="The base model: an HF dir, or a GGUF file (converted once into out_dir/base); its "
+        "tokenizer is the base tokenizer unless base_tokenizer.",
+    )
+    chat_template: Path | None = Field(
+        None, description="Chat template (Jinja file) of the merged tokenizer instead of the base's."
     )
     base_tokenizer: Path | None = Field(
         None, description="Base tokenizer instead of the model's: HF dir, tokenizer.json or *.tiktoken ranks."

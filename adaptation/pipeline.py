@@ -1,6 +1,7 @@
 """The adaptation stages on disk, each cached by a key of its inputs, and `adapt_model` for the demo chain.
 
 Layout under `out_dir`:
+  base/                     the base model converted to an HF dir, when `base_model` is a GGUF file
   tokenizer/russian/        the Russian BPE (tokenizer.json), trained on the base's pipeline
   tokenizer/pruned_base/    the base pruned on English + code; tokenizer/pruned_russian/ the Russian side
   tokenizer/merged/         HF tokenizer dir + vocab_map.json (merged id -> base id, -1 for new tokens)
@@ -32,6 +33,7 @@ class Layout:
     def __init__(self, out_dir: str | Path) -> None:
         root = Path(out_dir)
         self.root = root
+        self.base = root / "base"
         self.russian = root / "tokenizer" / "russian"
         self.pruned_base = root / "tokenizer" / "pruned_base"
         self.pruned_russian = root / "tokenizer" / "pruned_russian"
@@ -63,6 +65,23 @@ def _identity(path: Path | None) -> object:
 
 def _files(paths: list[Path]) -> list[object]:
     return [_identity(p) for p in paths]
+
+
+def hf_base_model(cfg: AdaptConfig) -> AdaptConfig:
+    """`cfg` with a GGUF `base_model` replaced by its HF conversion under out_dir/base (converted once,
+    cached by the file's size and mtime); an HF dir or no base is returned as it is."""
+    from adaptation.gguf_model import convert_gguf, is_gguf
+
+    if not is_gguf(cfg.base_model):
+        return cfg
+    out, key = Layout(cfg.out_dir).base, config_hash({"gguf": _identity(cfg.base_model)})
+    if not is_built(out, key):
+        t0 = time.time()
+        with atomic_directory(out) as tmp:
+            info = convert_gguf(cfg.base_model, tmp)
+            write_stamp(tmp, key, seconds=round(time.time() - t0, 1), **info)
+        console.print(f"[green]base model[/] {cfg.base_model} converted to {out} in {time.time() - t0:.0f}s")
+    return cfg.model_copy(update={"base_model": out})
 
 
 def base_tokenizer_path(cfg: AdaptConfig) -> Path:
@@ -111,12 +130,20 @@ def prune_key(cfg: AdaptConfig) -> str:
             "code": _files(cfg.corpora.code_train),
             "coverage": t.coverage,
             "candidates": t.russian_candidates,
+            "protected": t.protected_base_ids,
         }
     )
 
 
 def merge_key(cfg: AdaptConfig) -> str:
-    return config_hash({"prune": prune_key(cfg), "chat": _identity(cfg.base_model)})
+    return config_hash(
+        {
+            "prune": prune_key(cfg),
+            "chat": _identity(cfg.base_model),
+            "template": _identity(cfg.chat_template),
+            "added": cfg.tokenizer.added_tokens,
+        }
+    )
 
 
 def report_key(cfg: AdaptConfig) -> str:
@@ -232,7 +259,12 @@ def tokenizer_prune_stage(cfg: AdaptConfig, force: bool = False) -> tuple[Path, 
     ]
     for out, tokenizer, corpora, candidate, name in sides:
         result = prune_tokenizer(
-            tokenizer, corpora, cfg.tokenizer.coverage, candidate, source=f"{name} tokenizer"
+            tokenizer,
+            corpora,
+            cfg.tokenizer.coverage,
+            candidate,
+            source=f"{name} tokenizer",
+            protected_ids=cfg.tokenizer.protected_base_ids if name == "base" else 0,
         )
         with atomic_directory(out) as tmp:
             result.tokenizer.save(str(tmp / "tokenizer.json"))
@@ -258,10 +290,18 @@ def tokenizer_merge_stage(cfg: AdaptConfig, force: bool = False) -> Path:
         if not (side / "tokenizer.json").is_file():
             raise SpecstackError(f"{side}: no pruned tokenizer (run `specstack adapt tokenizer prune` first)")
     result = merge_tokenizers(
-        load_base_tokenizer(cfg), load_tokenizer(lay.pruned_base), load_tokenizer(lay.pruned_russian)
+        load_base_tokenizer(cfg),
+        load_tokenizer(lay.pruned_base),
+        load_tokenizer(lay.pruned_russian),
+        cfg.tokenizer.added_tokens,
     )
+    settings = read_chat_settings(cfg.base_model)
+    if cfg.chat_template is not None:
+        if not Path(cfg.chat_template).is_file():
+            raise SpecstackError(f"{cfg.chat_template}: no such chat template file")
+        settings["chat_template"] = Path(cfg.chat_template).read_text(encoding="utf-8")
     with atomic_directory(lay.merged) as tmp:
-        save_merged_dir(result, tmp, read_chat_settings(cfg.base_model))
+        save_merged_dir(result, tmp, settings)
         write_stamp(tmp, key, stats=result.stats)
     s = result.stats
     console.print(
@@ -445,6 +485,7 @@ def adapt_all(cfg: AdaptConfig, force: bool = False) -> Path:
     """train -> prune -> merge -> report -> init -> freeze -> unfreeze (cached); writes summary.json and
     returns the adapted model dir (model/unfreeze)."""
     t0 = time.time()
+    cfg = hf_base_model(cfg)
     tokenizer_train_stage(cfg, force)
     tokenizer_prune_stage(cfg, force)
     tokenizer_merge_stage(cfg, force)

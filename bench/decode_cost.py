@@ -72,8 +72,7 @@ def random_target_with_head(tokenizer_dir: Path, layers: int, width: int, out_di
     from draft_training.model import DraftHead, HeadShape
     from draft_training.target import default_aux_ids
     from draft_training.vocab import DraftVocab
-    from specstack.demo.config import ModelShape
-    from specstack.demo.model_dir import new_model, save_model_dir
+    from tests.tiny_models import ModelShape, new_model, save_model_dir
 
     heads = width // 64
     shape = ModelShape(hidden_size=width, num_hidden_layers=layers, num_attention_heads=heads,

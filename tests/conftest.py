@@ -23,7 +23,7 @@ TINY_TEXTS = [
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 4-layer, 64-wide Qwen3 with random weights, a ~400-token Qwen-style tokenizer and the chat template."""
-    from specstack.demo.model_dir import ModelShape, build_tiny_model_dir
+    from tests.tiny_models import ModelShape, build_tiny_model_dir
 
     shape = ModelShape(
         hidden_size=64,

@@ -1,17 +1,32 @@
-"""Create and save small Qwen3 models as Hugging Face directories (config, safetensors, tokenizer)."""
+"""Tiny random-weight models for the tests: small Qwen3 models saved as Hugging Face directories (config,
+safetensors, tokenizer with the demo chat template)."""
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Tokenizer
 from transformers import GenerationConfig, PreTrainedTokenizerBase, Qwen3Config, Qwen3ForCausalLM
 
 from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE, to_hf_tokenizer
 from adaptation.tokenizer.qwen_style import ENDOFTEXT, IM_END, train_qwen_style_bpe
-from specstack.demo.config import ModelShape
 from specstack.io import atomic_directory
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """The Qwen3 architecture of a tiny test model."""
+
+    hidden_size: int = 64
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 16
+    intermediate_size: int = 128
+    max_position_embeddings: int = 2048
+    rope_theta: float = 10000.0
 
 
 def qwen3_config(shape: ModelShape, tokenizer: PreTrainedTokenizerBase) -> Qwen3Config:
@@ -73,6 +88,61 @@ def build_tiny_model_dir(
     return save_model_dir(new_model(shape, tokenizer, seed), tokenizer, out_dir)
 
 
-def load_tokenizer_object(model_dir: str | Path) -> Tokenizer:
-    """The raw `tokenizers.Tokenizer` of an HF model directory."""
-    return Tokenizer.from_file(str(Path(model_dir) / "tokenizer.json"))
+def _permute_for_gguf(w, n_head: int):
+    """llama.cpp's q/k row order (its converter's `permute`); transformers undoes it when reading GGUF."""
+    return w.reshape(n_head, 2, w.shape[0] // n_head // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+
+
+def write_tiny_llama_gguf(out_path: str | Path, texts: list[str], vocab_size: int = 400, seed: int = 0):
+    """A random tiny Llama (tied embeddings, as SmolLM2) written as an F32 GGUF file the way llama.cpp's
+    converter writes one, with a byte-level BPE tagged with SmolLM's pre-tokenizer; returns the
+    transformers model it was written from."""
+    import gguf
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    hf_tokenizer = to_hf_tokenizer(train_qwen_style_bpe(texts, vocab_size), DEMO_CHAT_TEMPLATE.read_text())
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=len(hf_tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                      num_attention_heads=4, num_key_value_heads=2, rms_norm_eps=1e-5, tie_word_embeddings=True,
+                      bos_token_id=None, eos_token_id=hf_tokenizer.convert_tokens_to_ids(IM_END))  # fmt: skip
+    model = LlamaForCausalLM(cfg).eval()
+    writer = gguf.GGUFWriter(str(out_path), "llama")
+    writer.add_block_count(cfg.num_hidden_layers)
+    writer.add_context_length(2048)
+    writer.add_embedding_length(cfg.hidden_size)
+    writer.add_feed_forward_length(cfg.intermediate_size)
+    writer.add_head_count(cfg.num_attention_heads)
+    writer.add_head_count_kv(cfg.num_key_value_heads)
+    writer.add_rope_freq_base(cfg.rope_parameters["rope_theta"])
+    writer.add_layer_norm_rms_eps(cfg.rms_norm_eps)
+    writer.add_rope_dimension_count(cfg.hidden_size // cfg.num_attention_heads)
+    writer.add_tokenizer_model("gpt2")
+    writer.add_tokenizer_pre("smollm")
+    vocab = sorted(hf_tokenizer.get_vocab().items(), key=lambda kv: kv[1])
+    writer.add_token_list([t for t, _ in vocab])
+    special = set(hf_tokenizer.all_special_tokens)
+    writer.add_token_types(
+        [gguf.TokenType.CONTROL if t in special else gguf.TokenType.NORMAL for t, _ in vocab]
+    )
+    merges = json.loads(hf_tokenizer.backend_tokenizer.to_str())["model"]["merges"]
+    writer.add_token_merges([m if isinstance(m, str) else " ".join(m) for m in merges])
+    writer.add_eos_token_id(cfg.eos_token_id)
+    writer.add_chat_template(hf_tokenizer.chat_template)
+    names = {"self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k", "self_attn.v_proj": "attn_v",
+             "self_attn.o_proj": "attn_output", "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up",
+             "mlp.down_proj": "ffn_down", "input_layernorm": "attn_norm", "post_attention_layernorm": "ffn_norm"}  # fmt: skip
+    state = {k: v.detach().numpy() for k, v in model.state_dict().items()}
+    writer.add_tensor("token_embd.weight", state["model.embed_tokens.weight"])
+    writer.add_tensor("output_norm.weight", state["model.norm.weight"])
+    for i in range(cfg.num_hidden_layers):
+        for hf_name, gguf_name in names.items():
+            w = state[f"model.layers.{i}.{hf_name}.weight"]
+            if gguf_name in ("attn_q", "attn_k"):
+                heads = cfg.num_attention_heads if gguf_name == "attn_q" else cfg.num_key_value_heads
+                w = _permute_for_gguf(w, heads)
+            writer.add_tensor(f"blk.{i}.{gguf_name}.weight", w)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return model

@@ -3,7 +3,8 @@
 Rows of tokens the base had (same token string) are copied from the base's row (`merged_to_base`); the row
 of a new token is the mean of the base rows of the pieces the base tokenizer cuts that token's bytes into,
 so a new token starts where the model already represents its text. The same holds for lm_head when it is
-not tied to the input embeddings. Rows past the vocabulary (padding to a multiple) get the mean base row.
+not tied to the input embeddings. Rows past the vocabulary (padding to a multiple), and byte tokens the base
+lacked (no base pieces), get the mean base row.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ def init_rows(
         new_ids, old_ids = zip(*mapped, strict=True)
         out[list(new_ids)] = old[list(old_ids)]
     for i, ids in pieces.items():
-        out[i] = old[ids].float().mean(0).to(old.dtype)
+        if ids:  # a byte the base could not encode at all keeps the mean row
+            out[i] = old[ids].float().mean(0).to(old.dtype)
     return out
 
 

@@ -3,7 +3,8 @@
 Id layout of the merged tokenizer:
   [0, K)        the pruned base's vocabulary, same ids as in the pruned base;
   [K, K+R)      the pruned Russian tokens the base side lacks, in the Russian tokenizer's order;
-  [K+R, ...)    the base's added tokens (chat/tool tokens), in the base's order, as Qwen places them.
+  [K+R, ...)    the base's added tokens (chat/tool tokens), in the base's order, as Qwen places them,
+                then the configured extra tokens the base lacks (e.g. <tool_call> for SmolLM2).
 Merges (BPE applies the lowest-ranked applicable merge first, so their order is a priority):
   1. the Russian merges whose result holds a non-ASCII byte: they decide how Cyrillic bytes combine, in
      the Russian tokenizer's own order, so Russian words split as the Russian tokenizer splits them;
@@ -21,6 +22,7 @@ base never had: what the embedding initialisation needs.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -63,8 +65,11 @@ def merge_order(base: list[tuple[str, str]], russian: list[tuple[str, str]]) -> 
     return out
 
 
-def merge_tokenizers(base: Tokenizer, pruned_base: Tokenizer, pruned_russian: Tokenizer) -> MergeResult:
-    """Merge as described in the module doc; `base` is the unpruned base, used for the id mapping."""
+def merge_tokenizers(
+    base: Tokenizer, pruned_base: Tokenizer, pruned_russian: Tokenizer, extra_tokens: Sequence[str] = ()
+) -> MergeResult:
+    """Merge as described in the module doc; `base` is the unpruned base, used for the id mapping.
+    `extra_tokens` the base lacks are appended after its added tokens (single, not special)."""
     require_byte_level_bpe(pruned_base, "pruned base tokenizer")
     require_byte_level_bpe(pruned_russian, "pruned Russian tokenizer")
     left, right = bpe_parts(pruned_base), bpe_parts(pruned_russian)
@@ -76,11 +81,13 @@ def merge_tokenizers(base: Tokenizer, pruned_base: Tokenizer, pruned_russian: To
     known = set(left.vocab)
     appended = [t for t in right.vocab if t not in known]
     merges = merge_order(left.merges, right.merges)
+    present = {t["content"] for t in left.added_tokens} | set(left.vocab) | set(appended)
+    extra = [_added_entry(t) for t in dict.fromkeys(extra_tokens) if t not in present]
     merged = build_tokenizer(
         BpeParts(
             vocab=left.vocab + appended,
             merges=merges,
-            added_tokens=left.added_tokens,
+            added_tokens=left.added_tokens + extra,
             model_options=left.model_options,
             pipeline=left.pipeline,
         )
@@ -94,13 +101,20 @@ def merge_tokenizers(base: Tokenizer, pruned_base: Tokenizer, pruned_russian: To
         "base_kept": len(left.vocab),
         "russian_appended": len(appended),
         "russian_shared_with_base": len(right.vocab) - len(appended),
-        "added_tokens": len(left.added_tokens),
+        "added_tokens": len(left.added_tokens) + len(extra),
+        "extra_tokens": [t["content"] for t in extra],
         "total": size,
         "merges": len(merges),
         "new_tokens": sum(1 for b in merged_to_base if b < 0),
         "base_vocab": base.get_vocab_size(with_added_tokens=True),
     }
     return MergeResult(merged, merged_to_base, stats)
+
+
+def _added_entry(content: str) -> dict:
+    """An added token that is one token in text but not special (decoding keeps it, as tool parsers need)."""
+    return {"content": content, "single_word": False, "lstrip": False, "rstrip": False,
+            "normalized": False, "special": False}  # fmt: skip
 
 
 def read_chat_settings(base_dir: str | Path | None) -> dict:

@@ -123,9 +123,12 @@ def prune_tokenizer(
     coverage: float = 0.99,
     candidate: Callable[[str], bool] = any_token,
     source: str = "tokenizer",
+    protected_ids: int = 0,
 ) -> PruneResult:
     """Keep, for each named corpus, the candidate tokens covering `coverage` of their occurrences on it
-    (see the module doc); raises a one-line error when `tokenizer` is not a byte-level BPE."""
+    (see the module doc), and every vocabulary token with an id below `protected_ids` whatever the corpora
+    say (a BPE's ids follow its merge order, so they are its own training text's most frequent tokens);
+    raises a one-line error when `tokenizer` is not a byte-level BPE."""
     require_byte_level_bpe(tokenizer, source)
     parts = bpe_parts(tokenizer)
     candidates = [(t, tokenizer.token_to_id(t)) for t in parts.vocab if candidate(t)]
@@ -141,7 +144,8 @@ def prune_tokenizer(
             "candidates_used": sum(1 for c in counts.values() if c > 0),
             "kept_by_coverage": len(selected),
         }
-    seeds = selected_all | set(byte_alphabet())
+    protected = {t for t in parts.vocab if tokenizer.token_to_id(t) < protected_ids}
+    seeds = selected_all | protected | set(byte_alphabet())
     closed = close_under_parents(seeds, parts.merges)
     vocab = [t for t in parts.vocab if t in closed]
     merges = [m for m in parts.merges if m[0] in closed and m[1] in closed and m[0] + m[1] in closed]
@@ -162,7 +166,8 @@ def prune_tokenizer(
         "coverage": coverage,
         "corpora": per_corpus,
         "kept_by_coverage": len(selected_all),
-        "byte_tokens_added": len(seeds) - len(selected_all),
+        "protected": len(protected),
+        "byte_tokens_added": len(seeds) - len(selected_all | protected),
         "closure_added": len(vocab) - len(seeds),
         "kept": len(vocab),
         "added_tokens": len(parts.added_tokens),

@@ -89,8 +89,8 @@ def build_target(out: Path, num_layers: int = 8, head_dim: int = 16, seed: int =
     """A random tiny Qwen3 deep enough for distinct default aux layers (2, L//2, L-3).
 
     vLLM's CPU attention needs head_dim >= 32."""
-    from specstack.demo.model_dir import ModelShape, build_tiny_model_dir
     from tests.conftest import TINY_TEXTS
+    from tests.tiny_models import ModelShape, build_tiny_model_dir
 
     shape = ModelShape(
         hidden_size=64,

@@ -249,3 +249,27 @@ def test_adapt_model_runs_the_chain_on_a_demo_corpus_layout(tmp_path: Path, tiny
     model, tokenizer = AutoModelForCausalLM.from_pretrained(final), AutoTokenizer.from_pretrained(final)
     assert model.config.vocab_size == len(tokenizer) and tokenizer.chat_template
     assert model.config.eos_token_id == tokenizer.convert_tokens_to_ids("<|im_end|>")
+
+
+def test_tied_embeddings_from_a_gguf_base_freeze_and_stay_tied(tmp_path: Path) -> None:
+    """SmolLM2's case: a GGUF base whose lm_head is its embedding matrix. The freeze hooks and the
+    no-decay rule act on the one shared matrix: old rows bit-identical, new rows trained, still tied."""
+    from adaptation.pipeline import hf_base_model
+    from tests.conftest import TINY_TEXTS
+    from tests.tiny_models import write_tiny_llama_gguf
+
+    write_tiny_llama_gguf(tmp_path / "base.gguf", TINY_TEXTS * 40)
+    cfg = hf_base_model(make_config(tmp_path, tmp_path / "base.gguf"))
+    for stage in (tokenizer_train_stage, tokenizer_prune_stage, tokenizer_merge_stage, embeddings_init_stage):
+        stage(cfg)
+    embeddings_stage(cfg, "freeze")
+    lay = Layout(cfg.out_dir)
+    before, after = weights(lay.init), weights(lay.freeze)
+    assert "lm_head.weight" not in after, "tied: one matrix in the checkpoint"
+    old = torch.tensor([b >= 0 for b in read_vocab_map(lay.init)])
+    name = "model.embed_tokens.weight"
+    assert torch.equal(after[name][old], before[name][old]), "old rows moved (decay or a missed hook)"
+    assert (after[name][~old] != before[name][~old]).any(dim=1).float().mean() > 0.99
+    stamp = json.loads((lay.freeze / "specstack_build.json").read_text())
+    assert stamp["train"]["trainable_parameters"] == before[name].numel()
+    assert json.loads((lay.freeze / "config.json").read_text())["tie_word_embeddings"] is True

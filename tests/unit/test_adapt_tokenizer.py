@@ -200,3 +200,32 @@ def test_merged_dir_loads_in_transformers_with_the_chat_template(tmp_path, tiny_
     assert (
         json.loads((out / "vocab_map.json").read_text())["stats"]["base_kept"] == merged().stats["base_kept"]
     )
+
+
+def test_protected_base_ids_survive_pruning_whatever_the_corpus() -> None:
+    base = base_tokenizer()
+    bare = prune_tokenizer(base, {"en": []}, 0.9)
+    protected = prune_tokenizer(base, {"en": []}, 0.9, protected_ids=300)
+    kept = set(bpe_parts(protected.tokenizer).vocab)
+    first = [t for t in bpe_parts(base).vocab if base.token_to_id(t) < 300]
+    assert set(first) <= kept and protected.stats["protected"] == len(first)
+    assert len(kept) > len(bpe_parts(bare.tokenizer).vocab)
+
+
+def test_a_base_missing_byte_tokens_gains_them_from_the_russian_side() -> None:
+    """SmolLM2's vocabulary lacks 21 byte tokens (0xC0, 0xF5-0xFF, ...): it is still extended, and the merged
+    tokenizer encodes every byte."""
+    parts = bpe_parts(base_tokenizer())
+    dropped = [
+        c for c in byte_alphabet() if c not in {m[0] for m in parts.merges} | {m[1] for m in parts.merges}
+    ]
+    dropped = dropped[-5:]
+    parts.vocab = [t for t in parts.vocab if t not in dropped]
+    from adaptation.tokenizer.bpe import build_tokenizer
+
+    holey = build_tokenizer(parts)
+    require_byte_level_bpe(holey, "base")
+    merged_result = merge_tokenizers(holey, holey, pruned_russian().tokenizer)
+    vocab = merged_result.tokenizer.get_vocab()
+    assert all(c in vocab for c in dropped)
+    assert all(merged_result.merged_to_base[vocab[c]] == -1 for c in dropped), "new to the base"

@@ -164,8 +164,8 @@ def no_children() -> list[psutil.Process]:
 @pytest.fixture(scope="module")
 def engine_dirs(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A servable 8-layer tiny target (head_dim 32) and a random draft for it; no engine is started here."""
-    from specstack.demo.model_dir import ModelShape, build_tiny_model_dir
     from tests.conftest import TINY_TEXTS
+    from tests.tiny_models import ModelShape, build_tiny_model_dir
 
     root = tmp_path_factory.mktemp("engine_dirs")
     shape = ModelShape(
