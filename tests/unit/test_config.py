@@ -29,14 +29,19 @@ def test_unknown_top_level_key_is_named(tmp_path: Path) -> None:
 
 
 def test_unknown_nested_key_is_named_with_its_path(tmp_path: Path) -> None:
-    with pytest.raises(SpecstackError, match=r"demo\.base\.shape\.hiden_size: unknown key"):
-        load_run_config(write(tmp_path, "demo:\n  base:\n    shape:\n      hiden_size: 8\n"))
+    with pytest.raises(SpecstackError, match=r"demo\.adapt\.tokenizer\.vocab_sise: unknown key"):
+        load_run_config(write(tmp_path, "demo:\n  adapt:\n    tokenizer:\n      vocab_sise: 8\n"))
+
+
+def test_removed_key_names_what_replaced_it(tmp_path: Path) -> None:
+    with pytest.raises(SpecstackError, match=r"demo\.base\.shape: removed: the demo no longer pretrains"):
+        load_run_config(write(tmp_path, "demo:\n  base:\n    shape:\n      hidden_size: 8\n"))
 
 
 def test_bad_value_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(SpecstackError) as err:
-        load_run_config(write(tmp_path, "demo:\n  tokenizer:\n    vocab_size: -3\n"))
-    assert "demo.tokenizer.vocab_size" in str(err.value)
+        load_run_config(write(tmp_path, "demo:\n  adapt:\n    tokenizer:\n      vocab_size: -3\n"))
+    assert "demo.adapt.tokenizer.vocab_size" in str(err.value)
     assert "\n" not in str(err.value)
 
 
@@ -62,8 +67,8 @@ def test_missing_section_is_reported(tmp_path: Path) -> None:
 
 
 def test_overrides_revalidate(tmp_path: Path) -> None:
-    cfg = load_run_config(write(tmp_path, "demo:\n  tokenizer:\n    vocab_size: 1024\n")).demo
-    assert with_overrides(cfg.tokenizer, vocab_size=2048).vocab_size == 2048
-    assert with_overrides(cfg.tokenizer, vocab_size=None).vocab_size == 1024
+    cfg = load_run_config(write(tmp_path, "demo:\n  adapt:\n    tokenizer:\n      vocab_size: 1024\n")).demo
+    assert with_overrides(cfg.adapt.tokenizer, vocab_size=2048).vocab_size == 2048
+    assert with_overrides(cfg.adapt.tokenizer, vocab_size=None).vocab_size == 1024
     with pytest.raises(SpecstackError, match="command-line flags: vocab_size"):
-        with_overrides(cfg.tokenizer, vocab_size=1)
+        with_overrides(cfg.adapt.tokenizer, vocab_size=1)

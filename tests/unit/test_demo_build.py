@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from safetensors.numpy import load_file
 
+from adaptation.tokenizer.hf_dir import DEMO_CHAT_TEMPLATE
 from specstack.demo.build import (
     build_models,
     build_target_stage,
@@ -17,9 +18,11 @@ from specstack.demo.build import (
     target_key,
 )
 from specstack.demo.config import DemoConfig
+from tests.conftest import TINY_TEXTS
+from tests.tiny_models import write_tiny_llama_gguf
 
 
-def tiny_demo(out_dir: Path, sft_lr: float, adapt: bool = True) -> DemoConfig:
+def tiny_demo(out_dir: Path, base: Path, sft_lr: float, adapt: bool = True) -> DemoConfig:
     return DemoConfig.model_validate(
         {
             "out_dir": str(out_dir),
@@ -30,25 +33,11 @@ def tiny_demo(out_dir: Path, sft_lr: float, adapt: bool = True) -> DemoConfig:
                 "en_text_bytes": 20_000,
                 "code_text_bytes": 20_000,
             },
-            "tokenizer": {"vocab_size": 600},
-            "base": {
-                "shape": {
-                    "hidden_size": 64,
-                    "num_hidden_layers": 4,
-                    "num_attention_heads": 4,
-                    "num_key_value_heads": 2,
-                    "head_dim": 16,
-                    "intermediate_size": 128,
-                },
-                "pretrain": {
-                    "batch_size": 2,
-                    "seq_len": 32,
-                    "optim": {"steps": 2, "lr": 1e-3, "warmup_steps": 0},
-                },
-            },
+            "base": {"path": str(base)},
             "adapt": {
                 "enabled": adapt,
-                "tokenizer": {"vocab_size": 900},
+                "chat_template": str(DEMO_CHAT_TEMPLATE),
+                "tokenizer": {"vocab_size": 900, "added_tokens": ["<tool_call>", "<extra_tool_token>"]},
                 "embeddings": {
                     "seq_len": 32,
                     "eval_documents": 2,
@@ -64,13 +53,21 @@ def tiny_demo(out_dir: Path, sft_lr: float, adapt: bool = True) -> DemoConfig:
     )
 
 
+@pytest.fixture(scope="module")
+def tiny_base(tmp_path_factory) -> Path:
+    """A tiny random Llama as a GGUF file: the demo's base path, as SmolLM2 comes."""
+    path = tmp_path_factory.mktemp("base") / "tiny.gguf"
+    write_tiny_llama_gguf(path, TINY_TEXTS * 40)
+    return path
+
+
 def target_weights(cfg: DemoConfig) -> dict[str, np.ndarray]:
     return load_file(str(cfg.out_dir / "target" / "model.safetensors"))
 
 
 @pytest.mark.slow
-def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
-    first = tiny_demo(tmp_path, sft_lr=1e-3)
+def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path, tiny_base):
+    first = tiny_demo(tmp_path, tiny_base, sft_lr=1e-3)
     build_models(first, seed=0)
     built = target_weights(first)
     assert not any((tmp_path / "runs").iterdir()), "finished stages leave no run directory behind"
@@ -79,7 +76,7 @@ def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
     stale = stage_run_dir(first, "target", target_key(first, 0)) / "run" / "checkpoint-2"
     stale.mkdir(parents=True)
     # ...and a second config with the same step count but another learning rate must not pick it up.
-    second = tiny_demo(tmp_path, sft_lr=5e-2)
+    second = tiny_demo(tmp_path, tiny_base, sft_lr=5e-2)
     assert target_key(second, 0) != target_key(first, 0)
     build_target_stage(second, seed=0)
     rebuilt = target_weights(second)
@@ -93,10 +90,12 @@ def test_changed_config_rebuilds_from_scratch_and_cleans_up(tmp_path):
 
 
 @pytest.mark.slow
-def test_target_is_built_from_the_adapted_base(tmp_path):
+def test_target_is_built_from_the_adapted_base(tmp_path, tiny_base):
     from transformers import AutoTokenizer
 
-    stages = build_models(tiny_demo(tmp_path / "adapted", sft_lr=1e-3), seed=0)
+    stages = build_models(tiny_demo(tmp_path / "adapted", tiny_base, sft_lr=1e-3), seed=0)
+    source = describe(stages["base"])["source"]
+    assert source["file"] == "tiny.gguf" and source["tensor_types"] == {"F32": 20}
     assert list(stages) == ["corpus", "base", "adapted", "target"]
     base = AutoTokenizer.from_pretrained(str(stages["base"]))
     target = AutoTokenizer.from_pretrained(str(stages["target"]))
@@ -105,14 +104,16 @@ def test_target_is_built_from_the_adapted_base(tmp_path):
     assert len(target) > len(base), "the merged tokenizer appends Russian tokens"
     russian = "Продаю детский велосипед, почти новый, самовывоз из Москвы."
     assert len(target(russian).input_ids) < len(base(russian).input_ids)
-    assert target.chat_template == base.chat_template
+    assert target.chat_template == DEMO_CHAT_TEMPLATE.read_text() == base.chat_template
+    assert target.convert_tokens_to_ids("<extra_tool_token>") == len(target) - 1, "configured token appended"
+    assert "<extra_tool_token>" in target.tokenize("a <extra_tool_token> b"), "one token in text"
     adaptation = describe(stages["adapted"])["adaptation"]
     assert adaptation["density"]["merged"]["vs_base"]["ru"] > 1.0
     assert {"ru", "en", "code"} <= set(adaptation["heldout_after"])
     rows = load_file(str(stages["target"] / "model.safetensors"))["model.embed_tokens.weight"].shape[0]
     assert rows == len(target)
 
-    shortcut = build_models(tiny_demo(tmp_path / "shortcut", sft_lr=1e-3, adapt=False), seed=0)
+    shortcut = build_models(tiny_demo(tmp_path / "shortcut", tiny_base, sft_lr=1e-3, adapt=False), seed=0)
     assert list(shortcut) == ["corpus", "base", "target"]
     assert AutoTokenizer.from_pretrained(str(shortcut["target"])).get_vocab() == base.get_vocab()
 

@@ -30,7 +30,7 @@ from specstack.demo.corpus.splits import (
 )
 from specstack.io import atomic_write_json, atomic_write_text, write_jsonl
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2  # 2: at most three tool schemas per function-calling conversation
 
 SFT_MAKERS: dict[str, Callable[[random.Random], Sample]] = {
     "ad": ads.make_ad,

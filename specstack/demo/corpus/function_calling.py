@@ -553,20 +553,21 @@ def _with_distractors(rng: random.Random, needed: list[str], n_extra: int) -> li
 
 
 def make_fc_example(rng: random.Random, situation: str) -> FcExample:
-    """One example of the given situation."""
+    """One example of the given situation. At most three schemas are offered (a schema is ~60-120 tokens):
+    with up to five, most conversations outgrew the SFT length and lost their tool-use turns to truncation."""
     if situation == "simple":
         text, call = ASKERS[rng.choice(tuple(ASKERS))](rng)
         return FcExample(situation, text, [call[0]], [call])
     if situation == "multiple":
         text, call = ASKERS[rng.choice(tuple(ASKERS))](rng)
-        return FcExample(situation, text, _with_distractors(rng, [call[0]], rng.randint(2, 4)), [call])
+        return FcExample(situation, text, _with_distractors(rng, [call[0]], rng.randint(1, 2)), [call])
     if situation == "parallel":
         text, calls = rng.choice(PARALLEL)(rng)
         return FcExample(
-            situation, text, _with_distractors(rng, [n for n, _ in calls], rng.randint(0, 2)), calls
+            situation, text, _with_distractors(rng, [n for n, _ in calls], rng.randint(0, 1)), calls
         )
     if situation == "irrelevance":
-        offered = rng.sample(list(tools.SCHEMAS), rng.randint(1, 4))
+        offered = rng.sample(list(tools.SCHEMAS), rng.randint(1, 2))
         text, answer = irrelevant(rng, offered)
         return FcExample(situation, text, offered, [], answer)
     raise ValueError(f"unknown function-calling situation {situation!r}")
