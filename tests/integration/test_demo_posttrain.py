@@ -28,7 +28,7 @@ SMALL = {
     },
     "preferences": {"prompts": 6, "samples": 3, "max_tokens": 32, "max_length_ratio": 10.0},
     "dpo": {"max_steps": 2, "batch_size": 2, "lr": 1e-5, "warmup_steps": 0, "save_steps": 1},
-    "eval": {"max_prompts": 6, "max_conversations": 8, "max_documents": 4, "max_new_tokens": 24},
+    "eval": {"max_prompts": 3, "max_conversations": 4, "max_documents": 2, "max_new_tokens": 16},
 }  # fmt: skip
 
 

@@ -154,7 +154,7 @@ def test_demo_draft_vllm_acceptance_matches_offline_tau():
 
     cfg = demo_draft_config()
     k = 4
-    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"max_k": k})})
+    cfg = cfg.model_copy(update={"eval": cfg.eval.model_copy(update={"max_k": k, "num_prompts": 12})})
     offline = evaluate(cfg)
     prompts = heldout_prompts(
         cfg.eval_data, load_tokenizer(cfg.target_model), cfg.eval.num_prompts, cfg.max_length
