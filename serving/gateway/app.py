@@ -1,17 +1,20 @@
 """The gateway's FastAPI app: OpenAI-compatible endpoints in front of the engine pools.
 
 Per request: the envelope middleware gives it a request id (the client's X-Request-Id or a new one, sent to
-the engine and back), authenticates the key, applies the key's rate limit and the body size limit, and
-accounts for it once it has ended (metrics, token charge, access log). The endpoint validates the body,
-checks the model and the key's allow-list, picks a pool (load-aware speculation), forwards, and answers
-with the engine's bytes: whole, or relayed event by event for streams.
+the engine and back), refuses an address with too many failed key checks, authenticates the key, applies
+the key's rate limit, the gateway-wide in-flight cap, the body size limit and the body read timeout, and
+accounts for it once it has ended (metrics, token settlement, access log). The endpoint validates the
+body, checks the model and the key's allow-list, reserves the key's tokens, picks a pool (load-aware
+speculation), forwards, and answers with the engine's bytes: whole, or relayed event by event for streams.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import json
 import logging
+import os
 import re
 import time
 import uuid
@@ -33,13 +36,14 @@ from serving.gateway.config import GatewayConfig
 from serving.gateway.errors import ERROR_TYPES, GatewayError, error_body
 from serving.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from serving.gateway.proxy import Forwarder, Opened, new_session
-from serving.gateway.ratelimit import RateLimiter
+from serving.gateway.ratelimit import FailedAuthLimiter, RateLimiter
 from serving.gateway.routing import Router
 from serving.gateway.schemas import ChatCompletionRequest, CompletionRequest
 from serving.gateway.specstats import SpecStats, Usage, spec_stats, usage_of
 from serving.gateway.streaming import RelayResponse, SSERelay
 from serving.gateway.upstreams import PLAIN, SPECULATIVE, HealthChecker, Pool, Replica
 from specstack import __version__
+from specstack.errors import SpecstackError
 
 log = logging.getLogger("specstack.gateway")
 
@@ -50,14 +54,16 @@ ENDPOINTS = {
     "/v1/completions": "completions",
     "/v1/models": "models",
 }
+GENERATION_ENDPOINTS = frozenset({"chat_completions", "completions"})
+DRAIN_MARGIN_S = 0.5  # streams are ended this long before uvicorn's drain deadline cuts their connections
 JSON = "application/json"
 
 
 class RequestContext:
     """What one /v1 request accumulates on its way; read back by the envelope when it ends."""
 
-    __slots__ = ("endpoint", "in_flight", "key", "model", "pool", "request_id", "spec", "start", "status",
-                 "stream", "upstream", "usage")  # fmt: skip
+    __slots__ = ("admitted", "endpoint", "in_flight", "key", "model", "pool", "request_id", "reserved", "spec",
+                 "start", "status", "stream", "upstream", "usage")  # fmt: skip
 
     def __init__(self, request_id: str, endpoint: str) -> None:
         self.request_id = request_id
@@ -72,6 +78,8 @@ class RequestContext:
         self.pool = "-"
         self.upstream = "-"
         self.in_flight = False
+        self.admitted = False  # counted against the gateway-wide in-flight cap
+        self.reserved = 0  # tokens reserved from the key's per-minute budget
 
 
 class Gateway:
@@ -82,19 +90,27 @@ class Gateway:
         self.keys = keys
         self.metrics = metrics or GatewayMetrics()
         self.limiter = RateLimiter()
+        self.auth_guard = FailedAuthLimiter(cfg.failed_auth_per_minute)
+        self.metrics_token = _metrics_token(cfg)
+        self.active = 0  # generation requests in progress (the in-flight cap)
+        # open streams and how to close their engine side, for ending them if a drain runs out
+        self.open_streams: dict[SSERelay, Any] = {}
         self.routers: dict[str, Router] = {}
         self.replicas: list[Replica] = []
         for name, route in cfg.models.items():
             pools = {}
             for pool_name, urls in ((SPECULATIVE, route.speculative), (PLAIN, route.plain)):
                 if urls:
-                    members = [Replica(u, name, pool_name, cfg.breaker, self.metrics) for u in urls]
+                    members = [
+                        Replica(u, name, pool_name, cfg.breaker, self.metrics, i) for i, u in enumerate(urls)
+                    ]
                     self.replicas += members
                     pools[pool_name] = Pool(pool_name, members)
             self.routers[name] = Router(name, route, pools.get(SPECULATIVE), pools.get(PLAIN), self.metrics)
         self.session: aiohttp.ClientSession | None = None
         self.forwarder: Forwarder | None = None
         self.draining = False
+        self._drain_timer: asyncio.TimerHandle | None = None
         self._health_task: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -105,11 +121,26 @@ class Gateway:
         self._health_task = asyncio.create_task(checker.run(), name="gateway-health-checks")
 
     async def stop(self) -> None:
+        if self._drain_timer is not None:
+            self._drain_timer.cancel()
         if self._health_task is not None:
             self._health_task.cancel()
             await asyncio.gather(self._health_task, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
+
+    def begin_drain(self) -> None:
+        """Shutdown starts: /ready answers 503 from now on, and streams still open `DRAIN_MARGIN_S` before the
+        drain deadline are ended with an error event (rather than reset mid-chunk by uvicorn)."""
+        self.draining = True
+        if self._drain_timer is None:
+            end_at = max(0.0, self.cfg.drain_timeout_s - DRAIN_MARGIN_S)
+            self._drain_timer = asyncio.get_running_loop().call_later(end_at, self._end_open_streams)
+
+    def _end_open_streams(self) -> None:
+        for relay, close_engine in list(self.open_streams.items()):
+            relay.stop()
+            close_engine()
 
     def readiness(self) -> tuple[bool, dict[str, Any]]:
         now = time.monotonic()
@@ -150,7 +181,11 @@ class Gateway:
         include_usage = bool(stream and body.stream_options and body.stream_options.include_usage)
         if stream:  # always ask for usage: it carries the token counts and the speculative statistics
             payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
-        data = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        data = _encode(payload)
+        max_tokens = body.max_completion_tokens if isinstance(body, ChatCompletionRequest) else None
+        ctx.reserved = self.limiter.reserve_tokens(
+            ctx.key, body.prompt_chars(), max_tokens or body.max_tokens
+        )
         headers = {"content-type": JSON, "accept-encoding": "identity", "x-request-id": ctx.request_id}
         if route.upstream_api_key:
             headers["authorization"] = f"Bearer {route.upstream_api_key}"
@@ -174,7 +209,8 @@ class Gateway:
         if opened.status != 200:
             return Response(opened.content, opened.status, {**opened.headers, **out_headers}, media_type=JSON)
         if not stream:
-            self._read_body_stats(ctx, opened.content)
+            assert opened.answer is not None
+            ctx.usage, ctx.spec = usage_of(opened.answer), spec_stats(opened.answer)
             return Response(opened.content, 200, out_headers, media_type=JSON)
         return self._relay(ctx, opened, include_usage, start + self.cfg.timeouts.total_s, out_headers, gone)
 
@@ -194,28 +230,20 @@ class Gateway:
                                param="messages" if isinstance(body, ChatCompletionRequest) else "prompt",
                                code="prompt_too_long")  # fmt: skip
 
-    @staticmethod
-    def _read_body_stats(ctx: RequestContext, content: bytes) -> None:
-        try:
-            data = json.loads(content)
-        except ValueError:
-            return
-        if isinstance(data, dict):
-            ctx.usage = usage_of(data)
-            ctx.spec = spec_stats(data)
-
     def _relay(self, ctx: RequestContext, opened: Opened, include_usage: bool, deadline: float,
                headers: dict[str, str], gone: asyncio.Future) -> Response:  # fmt: skip
         assert opened.rest is not None and opened.response is not None
         itl = self.metrics.child(self.metrics.itl, ctx.model)
         relay = SSERelay(opened.first, opened.rest, include_usage=include_usage, deadline=deadline,
-                         on_token_gap=itl.observe)  # fmt: skip
+                         on_token_gap=itl.observe, max_event_bytes=self.cfg.limits.max_response_bytes)  # fmt: skip
         ttft = self.metrics.child(self.metrics.ttft, ctx.model)
+        self.open_streams[relay] = opened.response.close
 
         async def on_close(body_iterator: Any) -> None:
+            self.open_streams.pop(relay, None)
             with anyio.CancelScope(shield=True):
                 await body_iterator.aclose()
-            opened.close("error" if relay.broken else ("ok" if relay.finished else "cancelled"))
+            opened.close(relay.outcome if relay.finished else "cancelled")
             t = relay.tally
             ctx.usage, ctx.spec = t.usage, t.spec
             if t.first_token_at is not None:
@@ -247,8 +275,12 @@ class Gateway:
             m.child(m.in_flight, ctx.model).dec()
         if ctx.usage is not None:
             m.observe_usage(ctx.model, key, ctx.usage)
-            if ctx.key is not None:
-                self.limiter.charge_tokens(ctx.key, ctx.usage.total)
+        if ctx.key is not None and ctx.reserved:
+            # real usage when the engine reported it; else the reservation stands if an engine was reached
+            used = ctx.usage.total if ctx.usage is not None else (ctx.reserved if ctx.upstream != "-" else 0)
+            self.limiter.settle_tokens(ctx.key, ctx.reserved, used)
+        if ctx.admitted:
+            self.active -= 1
         if ctx.spec is not None:
             m.observe_spec(ctx.model, key, ctx.spec)
         if self.cfg.access_log:
@@ -317,10 +349,19 @@ class Envelope:
             return
         ctx = RequestContext(rid, ENDPOINTS.get(path, "other"))
         scope[CTX] = ctx
+        address = scope["client"][0] if scope.get("client") else "-"
         try:
-            ctx.key = self.gw.keys.authenticate(auth)
+            self.gw.auth_guard.check(address)
+            try:
+                ctx.key = self.gw.keys.authenticate(auth)
+            except GatewayError:
+                self.gw.auth_guard.failed(address)
+                raise
             self.gw.limiter.admit(ctx.key)
-            receive = self._limit_body(length, receive)
+            if ctx.endpoint in GENERATION_ENDPOINTS:
+                self._admit()
+                ctx.admitted = True
+            receive = self._guard_body(length, receive)
             await self.app(scope, receive, send_with_id)
         except GatewayError as e:
             await e.response()(scope, receive, send_with_id)
@@ -332,8 +373,17 @@ class Envelope:
         finally:
             self.gw.account(ctx, sent[0])
 
-    def _limit_body(self, length: bytes | None, receive: Receive) -> Receive:
+    def _admit(self) -> None:
+        """Count a generation request against the gateway-wide cap, or shed it with 503."""
+        if self.gw.active >= self.gw.cfg.limits.max_in_flight:
+            raise GatewayError(503, "The gateway is at its limit of requests in progress; retry shortly.",
+                               code="gateway_overloaded", headers={"Retry-After": "1"})  # fmt: skip
+        self.gw.active += 1
+
+    def _guard_body(self, length: bytes | None, receive: Receive) -> Receive:
+        """`receive` with the body size limit (413) and a timeout on each piece of the body (408)."""
         limit = self.gw.cfg.limits.max_body_bytes
+        timeout = self.gw.cfg.timeouts.client_body_s
         if length is not None:
             try:
                 too_big = int(length) > limit
@@ -341,19 +391,49 @@ class Envelope:
                 raise GatewayError(400, "Invalid Content-Length header.") from None
             if too_big:
                 raise _too_large(limit)
-            return receive
         seen = 0
+        body_done = False
 
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
+        async def guarded() -> Message:
+            nonlocal seen, body_done
+            if body_done:  # later calls wait for the disconnect, without a timeout
+                return await receive()
+            try:
+                async with asyncio.timeout(timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise GatewayError(408, f"The request body did not arrive within {timeout:g} s.",
+                                   code="request_timeout") from None  # fmt: skip
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise _too_large(limit)
+                body_done = not message.get("more_body", False)
             return message
 
-        return limited
+        return guarded
+
+
+def _encode(payload: dict[str, Any]) -> bytes:
+    """The engine's request body, as standard JSON in UTF-8 (400 for what neither allows)."""
+    try:
+        return json.dumps(payload, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except UnicodeEncodeError:
+        raise GatewayError(400, "The request contains a lone UTF-16 surrogate (\\ud800-\\udfff), which is not "
+                           "valid Unicode.", code="invalid_unicode") from None  # fmt: skip
+    except ValueError:
+        raise GatewayError(400, "The request contains NaN or Infinity, which JSON does not allow.",
+                           code="invalid_number") from None  # fmt: skip
+
+
+def _metrics_token(cfg: GatewayConfig) -> bytes | None:
+    """The bearer token /metrics requires, from the environment variable the config names."""
+    if cfg.metrics_token_env is None:
+        return None
+    token = os.environ.get(cfg.metrics_token_env, "")
+    if not token:
+        raise SpecstackError(f"gateway.metrics_token_env names {cfg.metrics_token_env}, which is not set")
+    return token.encode()
 
 
 def _too_large(limit: int) -> GatewayError:
@@ -378,10 +458,11 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         401: "Missing or invalid API key.",
         403: "The key may not use this model.",
         404: "Unknown model.",
+        408: "The request body did not arrive in time.",
         413: "Request body too large.",
         429: "Rate limited (Retry-After says when to retry), by the gateway or passed on from an engine.",
         502: "The engines could not be reached or failed.",
-        503: "No healthy engine for the model.",
+        503: "No healthy engine for the model, or the gateway is at its in-flight limit (Retry-After).",
         504: "The engine did not answer in time.",
     }.items()
 }
@@ -401,8 +482,9 @@ def create_app(cfg: GatewayConfig, keys: KeyStore | None = None) -> FastAPI:
         finally:
             await gw.stop()
 
+    # No trailing-slash redirects: their Location would be built from the client's Host header.
     app = FastAPI(title="specstack gateway", version=__version__, lifespan=lifespan, docs_url=None,
-                  redoc_url=None)  # fmt: skip
+                  redoc_url=None, redirect_slashes=False)  # fmt: skip
     app.state.gateway = gw
 
     @app.post("/v1/chat/completions", responses=GENERATION, response_class=Response)
@@ -432,8 +514,15 @@ def create_app(cfg: GatewayConfig, keys: KeyStore | None = None) -> FastAPI:
         return JSONResponse(detail, 200 if ok else 503)
 
     @app.get("/metrics", response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus text format: the specstack_gateway_* families (docs/metrics.md)."""
+    async def metrics(request: Request) -> Response:
+        """Prometheus text format: the specstack_gateway_* families (docs/metrics.md); with
+        `metrics_token_env` set, only for a bearer of that token."""
+        if gw.metrics_token is not None:
+            presented = request.headers.get("authorization", "").removeprefix("Bearer ").encode()
+            if not hmac.compare_digest(presented, gw.metrics_token):
+                raise GatewayError(
+                    401, "GET /metrics needs the metrics bearer token.", code="invalid_metrics_token"
+                )
         return Response(gw.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.exception_handler(GatewayError)

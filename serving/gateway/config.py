@@ -131,6 +131,21 @@ class RequestLimits(StrictModel):
     max_tokens: int = Field(
         32_768, ge=1, description="Largest max_tokens / max_completion_tokens a client may ask."
     )
+    max_in_flight: int = Field(
+        1024,
+        ge=1,
+        description="Most generation requests in progress at once over all keys; more are shed with 503 and "
+        "Retry-After before they reach an engine.",
+    )
+    max_connections: int | None = Field(
+        4096, ge=1, description="Most open client connections (uvicorn answers 503 above); None: no cap."
+    )
+    max_response_bytes: int = Field(
+        33_554_432,
+        ge=1024,
+        description="Largest engine answer the gateway holds: a whole non-stream body, or one stream event "
+        "(502 above).",
+    )
 
 
 class Timeouts(StrictModel):
@@ -140,7 +155,15 @@ class Timeouts(StrictModel):
     first_byte_s: float = Field(
         60.0, gt=0, description="Streams: from sending to the first event (queueing + prefill)."
     )
-    total_s: float = Field(600.0, gt=0, description="Whole request, stream or not, retries included.")
+    total_s: float = Field(
+        600.0,
+        gt=0,
+        description="Whole request, stream or not, retries included; also how long a client that stops reading "
+        "may hold its stream. Reaching it is the client's budget running out, not an engine failure.",
+    )
+    client_body_s: float = Field(
+        30.0, gt=0, description="Longest wait for the next piece of a client's request body (408 after)."
+    )
 
 
 class HealthChecks(StrictModel):
@@ -221,6 +244,17 @@ class GatewayConfig(StrictModel):
     )
     access_log: bool = Field(
         True, description="Log one line per request (request id, key name, model, status)."
+    )
+    metrics_token_env: str | None = Field(
+        None,
+        description="Environment variable holding a bearer token that GET /metrics then requires (the metrics "
+        "name keys and their usage); None: /metrics is open (keep it on an internal port or network).",
+    )
+    failed_auth_per_minute: int = Field(
+        30,
+        ge=1,
+        description="Failed API-key checks allowed per client address per minute; beyond it that address gets "
+        "429 for every request until its budget refills.",
     )
     stack: StackConfig | None = Field(
         None,

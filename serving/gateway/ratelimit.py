@@ -1,9 +1,12 @@
-"""Per-key rate limits as token buckets: requests per second (with a burst) and tokens per minute.
+"""Per-key rate limits as token buckets: requests per second (with a burst) and tokens per minute; and a
+per-address budget of failed API-key checks.
 
 The request bucket is taken from when a request is admitted. The token bucket cannot know a request's
-cost in advance, so a request is admitted while the key's token budget is positive and charged its real
-usage (prompt + completion tokens) when it ends; the budget may go negative, and the key waits until it
-refills. Refusals raise GatewayError(429) with Retry-After in whole seconds.
+cost in advance, so a request reserves its most likely ceiling before it is sent (its prompt estimated at
+`PROMPT_CHARS_PER_TOKEN` characters a token, plus its max_tokens) and is settled to its real usage
+(prompt + completion tokens) when it ends: concurrent requests cannot spend more than the budget, and a
+key is never locked out for longer than one budget's refill. Refusals raise GatewayError(429) with
+Retry-After in whole seconds.
 """
 
 from __future__ import annotations
@@ -41,6 +44,11 @@ class TokenBucket:
             return 0.0
         return (amount - self.level) / self.rate
 
+    def wait_for(self, now: float, amount: float) -> float:
+        """0.0 while the bucket holds `amount`, else the seconds until it will (nothing taken)."""
+        self._refill(now)
+        return 0.0 if self.level >= amount else (amount - self.level) / self.rate
+
     def wait_positive(self, now: float) -> float:
         """0.0 while the level is positive, else the seconds until it is."""
         self._refill(now)
@@ -51,6 +59,12 @@ class TokenBucket:
     def charge(self, now: float, amount: float) -> None:
         self._refill(now)
         self.level -= amount
+
+
+# Characters a prompt token covers at least, for reservations: English runs ~4, Russian on an English-centric
+# vocabulary ~1.3 (the demo's base); 3 over-reserves English a little and under-reserves such Russian, which
+# the settlement then charges.
+PROMPT_CHARS_PER_TOKEN = 3
 
 
 class RateLimiter:
@@ -70,10 +84,9 @@ class RateLimiter:
         return self._requests[name], self._tokens[name]
 
     def admit(self, key: ApiKey) -> None:
-        """Take one request from the key's budget or raise GatewayError(429) with Retry-After."""
+        """Take one request from the key's budget or raise GatewayError(429) with Retry-After; a key whose
+        token budget is spent is refused here too, before its body is read."""
         requests, tokens = self._buckets(key)
-        if requests is None and tokens is None:
-            return
         now = self._clock()
         if tokens is not None:
             wait = tokens.wait_positive(now)
@@ -84,11 +97,68 @@ class RateLimiter:
             if wait > 0:
                 raise _too_many(key, "requests per second", wait)
 
-    def charge_tokens(self, key: ApiKey, used: int) -> None:
-        """Charge a finished request's real token usage to the key."""
+    def reserve_tokens(self, key: ApiKey, prompt_chars: int, max_tokens: int | None) -> int:
+        """Reserve a request's token ceiling from the key's budget (returned, for `settle_tokens`) or raise 429.
+        Without max_tokens the ceiling is the whole budget: such a request waits for a full bucket."""
         _, tokens = self._buckets(key)
-        if tokens is not None and used > 0:
-            tokens.charge(self._clock(), used)
+        if tokens is None:
+            return 0
+        ceiling = math.ceil(prompt_chars / PROMPT_CHARS_PER_TOKEN) + (max_tokens or 0)
+        if max_tokens is None:
+            ceiling = max(ceiling, int(tokens.capacity))
+        elif ceiling > tokens.capacity:
+            raise GatewayError(
+                429,
+                f"This request may use {ceiling} tokens, more than this key's budget of "
+                f"{int(tokens.capacity)} tokens per minute; ask for fewer max_tokens.",
+                code="request_exceeds_token_budget",
+            )
+        ceiling = min(ceiling, int(tokens.capacity))
+        wait = tokens.take(self._clock(), ceiling)
+        if wait > 0:
+            raise _too_many(key, "tokens per minute", wait)
+        return ceiling
+
+    def settle_tokens(self, key: ApiKey, reserved: int, used: int) -> None:
+        """A finished request's real usage replaces its reservation (the difference is charged or refunded)."""
+        _, tokens = self._buckets(key)
+        if tokens is not None and used != reserved:
+            tokens.charge(self._clock(), used - reserved)
+
+
+class FailedAuthLimiter:
+    """Failed API-key checks per client address: `per_minute` of them, then 429 until the budget refills.
+    Addresses are forgotten once their bucket is full again, so the table stays small."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_minute = per_minute
+        self._clock = clock
+        self._buckets: dict[str, TokenBucket] = {}
+
+    def check(self, address: str) -> None:
+        """Raise 429 while `address` has no failed checks left."""
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            return
+        wait = bucket.wait_for(self._clock(), 1.0)
+        if bucket.level >= bucket.capacity:
+            del self._buckets[address]
+        elif wait > 0:
+            retry_after = max(1, math.ceil(wait))
+            raise GatewayError(
+                429,
+                f"Too many failed API key checks from this address; retry after {retry_after} s.",
+                code="too_many_failed_auth",
+                headers={"Retry-After": str(retry_after)},
+            )
+
+    def failed(self, address: str) -> None:
+        bucket = self._buckets.get(address)
+        if bucket is None:
+            bucket = self._buckets[address] = TokenBucket(
+                self.per_minute / 60.0, self.per_minute, self._clock()
+            )
+        bucket.charge(self._clock(), 1)
 
 
 def _request_bucket(limits: RateLimits, now: float) -> TokenBucket | None:

@@ -1,9 +1,10 @@
 """Running the gateway: uvicorn with a graceful drain, in the foreground or in a background thread.
 
-On SIGTERM/SIGINT (or `should_exit`), the gateway stops accepting connections, marks itself draining
-(/ready answers 503 to anyone still connected), lets open requests and streams finish for up to
-`drain_timeout_s`, then cancels what is left (their engine requests are cancelled with them), and
-finally closes its engine connections.
+On SIGTERM/SIGINT (or `should_exit`), the gateway marks itself draining (/ready answers 503 from the
+signal on), stops accepting connections, lets open requests and streams finish for up to
+`drain_timeout_s`, ends streams still open just before that deadline with an error event and `[DONE]`,
+then cancels what is left (their engine requests are cancelled with them), and finally closes its engine
+connections.
 """
 
 from __future__ import annotations
@@ -38,11 +39,17 @@ class GatewayServer(uvicorn.Server):
             access_log=False,  # the gateway logs its own line per request, with the request id
             lifespan="on",
             server_header=False,
+            limit_concurrency=cfg.limits.max_connections,
         )
         super().__init__(config)
 
-    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+    def handle_exit(self, sig: int, frame: object) -> None:
+        """A signal: /ready answers 503 at once, before uvicorn's loop notices `should_exit`."""
         self.app.state.gateway.draining = True
+        super().handle_exit(sig, frame)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.app.state.gateway.begin_drain()
         await super().shutdown(sockets)
 
 

@@ -3,8 +3,10 @@
 Bytes are forwarded as soon as an event is complete (only a partial event is ever held back). On the way
 the relay reads each event to: time the first output chunk (TTFT) and the gaps between output chunks
 (ITL); keep the final usage chunk's token counts and speculative statistics; drop that usage chunk when
-the client did not ask for usage (the gateway always asks the engine for it). If the engine stream breaks
-or times out after it started, the client gets one OpenAI error event and `[DONE]`, never a hung stream.
+the client did not ask for usage (the gateway always asks the engine for it). If the engine stream breaks,
+sends something that is not a JSON event, runs past the gateway's time limit, or the gateway shuts down
+under it, the client gets one OpenAI error event and `[DONE]`, never a hung or reset stream. A client that
+stops reading holds its engine request only until the same time limit.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from serving.gateway.errors import error_body
 from serving.gateway.specstats import SpecStats, Usage, spec_stats, usage_of
 
 DONE = b"[DONE]"
+
+
+class BadEvent(Exception):
+    """The engine sent something that is not a server-sent JSON event (or one over the size cap)."""
 
 
 class StreamTally:
@@ -70,17 +76,23 @@ class SSERelay:
     """An async iterator of byte blocks for the client, fed by one engine stream."""
 
     def __init__(self, first: bytes, rest: AsyncIterator[bytes], *, include_usage: bool, deadline: float,
-                 on_token_gap: Any = None) -> None:  # fmt: skip
+                 on_token_gap: Any = None, max_event_bytes: int = 1 << 25) -> None:  # fmt: skip
         self.first = first
         self.rest = rest
         self.include_usage = include_usage
         self.deadline = deadline
+        self.max_event_bytes = max_event_bytes
         self.tally = StreamTally()
         self._buf = b""
         self._on_gap = on_token_gap
         self.finished = False  # the stream reached its end (normally or with an error event we sent)
-        self.broken = False  # the engine stream failed or timed out after it started
+        self.broken = False  # it ended with an error event the gateway sent
+        self.outcome = "ok"  # for the replica: ok, error, bad_response, deadline or draining
         self.client_gone = False  # the client disconnected: the engine stream was closed on purpose
+        self.stopping = False  # the gateway is shutting down: the engine stream was closed on purpose
+        self.bad = (
+            False  # the engine sent something that is not a JSON event: the relay ends after what came before
+        )
 
     def _event(self, event: bytes, now: float) -> bool:
         """Inspect one complete event (without its blank line); False drops it."""
@@ -93,9 +105,9 @@ class SSERelay:
         try:
             chunk = json.loads(payload)
         except ValueError:
-            return True
+            raise BadEvent from None
         if not isinstance(chunk, dict):
-            return True
+            raise BadEvent
         t = self.tally
         t.chunks += 1
         if isinstance(chunk.get("error"), dict):
@@ -119,52 +131,93 @@ class SSERelay:
         return True
 
     def _feed(self, data: bytes) -> bytes:
+        """The complete events in `data` to pass on; after a bad event, only those before it (and `bad` set)."""
         if b"\r" in data:
             data = data.replace(b"\r\n", b"\n")
         buf = self._buf + data
         if b"\n\n" not in buf:
+            self.bad = len(buf) > self.max_event_bytes
             self._buf = buf
             return b""
         *events, self._buf = buf.split(b"\n\n")
         now = time.perf_counter()
-        return b"".join(e + b"\n\n" for e in events if self._event(e, now))
+        out = []
+        for e in events:
+            try:
+                keep = self._event(e, now)
+            except BadEvent:
+                self.bad = True
+                break
+            if keep:
+                out.append(e + b"\n\n")
+        return b"".join(out)
+
+    def stop(self) -> None:
+        """The gateway is shutting down: once the caller closes the engine stream, end with an error event."""
+        self.stopping = True
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        out = self._feed(self.first)
-        if out:
-            yield out
         try:
-            while True:
+            out = self._feed(self.first)
+            if out:
+                yield out
+            while not self.bad:
                 async with asyncio.timeout_at(self.deadline):
                     data = await anext(self.rest)
                 out = self._feed(data)
                 if out:
                     yield out
+            raise BadEvent
         except StopAsyncIteration:
             if self.client_gone:
                 return
-            if self.tally.done or self.tally.error_code is not None:
+            if self.stopping:
+                problem, code, kind, self.outcome = SHUTTING_DOWN
+            elif self.tally.done or self.tally.error_code is not None:
                 self.finished = True
                 return
+            else:
+                problem, code, kind = (
+                    "the model server ended the stream before it finished",
+                    502,
+                    "upstream_error",
+                )
+                self.outcome = "error"
+        except TimeoutError:
+            problem, code, kind = "the model did not finish within the gateway's time limit", 504, "timeout"
+            self.outcome = "deadline"
+        except BadEvent:
             problem, code, kind = (
-                "the model server ended the stream before it finished",
+                "the model server sent data that is not a server-sent JSON event",
                 502,
                 "upstream_error",
             )
-        except TimeoutError:
-            problem, code, kind = "the model did not finish within the gateway's time limit", 504, "timeout"
+            self.outcome = "bad_response"
         except (aiohttp.ClientError, OSError) as e:
             if self.client_gone:  # we closed the engine stream because nobody is listening
                 return
-            problem, code, kind = (
-                f"lost the model server mid-stream ({type(e).__name__})",
-                502,
-                "upstream_error",
-            )
+            if self.stopping:
+                problem, code, kind, self.outcome = SHUTTING_DOWN
+            else:
+                problem, code, kind = (
+                    f"lost the model server mid-stream ({type(e).__name__})",
+                    502,
+                    "upstream_error",
+                )
+                self.outcome = "error"
         self.tally.error_code = code
         self.broken = True
         yield error_event(f"Stream interrupted: {problem}.", code, kind)
         self.finished = True
+
+
+SEND_GRACE_S = 1.0
+SHUTTING_DOWN = (
+    "the gateway is shutting down; send the request again",
+    503,
+    "service_unavailable",
+    "draining",
+)
 
 
 class RelayResponse(StreamingResponse):
@@ -188,13 +241,19 @@ class RelayResponse(StreamingResponse):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._gone.add_done_callback(self._client_left)
         try:
-            await send(
-                {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
-            )
-            async for chunk in self.body_iterator:
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            self._stop_watching()  # before the last message: a finished response reads as a disconnect
-            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            # A client that stops reading blocks these sends; it may do so only until the relay's deadline (and
+            # a grace second, so that the relay's own deadline fires first for a client that does read).
+            async with asyncio.timeout_at(self._relay.deadline + SEND_GRACE_S):
+                await send(
+                    {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+                )
+                async for chunk in self.body_iterator:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self._stop_watching()  # before the last message: a finished response reads as a disconnect
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:  # the client stopped reading: end its engine request and drop the connection
+            self._relay.client_gone = True
+            self._close_engine()
         finally:
             self._stop_watching()
             await self._on_close(self.body_iterator)

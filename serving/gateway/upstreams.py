@@ -22,13 +22,20 @@ log = logging.getLogger("specstack.gateway")
 SPECULATIVE = "speculative"
 PLAIN = "plain"
 
-# Outcomes that say the replica itself is in trouble (a 429 or a 4xx does not).
-FAILURES = frozenset({"connect_error", "timeout", "error", "http_500", "http_502", "http_503", "http_504"})
+# Outcomes that say the replica itself is in trouble (a 429 or a 4xx does not, nor does "deadline": the
+# gateway's own total_s cutting a healthy generation short, nor "draining": the gateway shutting down).
+FAILURES = frozenset(
+    {"connect_error", "timeout", "error", "bad_response", "http_500", "http_502", "http_503", "http_504"}
+)
+
+
+# Outcomes that say nothing about the replica: the client left, or the gateway ended the request itself.
+NEUTRAL = frozenset({"cancelled", "deadline", "draining"})
 
 
 class Breaker:
     """Closed -> open after `threshold` consecutive failures; after `open_s`, half-open lets one trial through:
-    its success closes the circuit, its failure opens it again."""
+    its success (for a stream: its first event) closes the circuit, its failure opens it again."""
 
     __slots__ = ("failures", "open_s", "open_until", "state", "threshold", "trial_in_flight")
 
@@ -48,6 +55,12 @@ class Breaker:
                 return False
             self.state = "half_open"
         return not self.trial_in_flight
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until this breaker may let a request through again (0.0 if it does now)."""
+        if self.state == "open":
+            return max(0.0, self.open_until - now)
+        return 1.0 if self.trial_in_flight else 0.0
 
     def on_dispatch(self) -> None:
         if self.state == "half_open":
@@ -70,11 +83,18 @@ class Replica:
     """One engine server (a base URL) in one pool of one model."""
 
     def __init__(
-        self, url: str, model: str, pool: str, breaker: CircuitBreaker, metrics: GatewayMetrics
+        self,
+        url: str,
+        model: str,
+        pool: str,
+        breaker: CircuitBreaker,
+        metrics: GatewayMetrics,
+        index: int = 0,
     ) -> None:
         self.url = url
         self.model = model
         self.pool = pool
+        self.label = f"{pool} replica {index}"  # what clients may read; the URL stays in logs and metrics
         self.outstanding = 0
         self.healthy = True
         self.check_failures = 0
@@ -100,15 +120,23 @@ class Replica:
         self._g_in_flight.inc()
         self.breaker.on_dispatch()
 
+    def answered(self) -> None:
+        """The engine has started answering (a stream's first event): it works, so a half-open circuit closes
+        now rather than after a generation that may take minutes."""
+        if self.breaker.state != "closed":
+            self.breaker.on_success()
+            self._g_open.set(0)
+
     def release(self, outcome: str, now: float | None = None) -> None:
-        """The request ended: `outcome` is 'ok', 'http_<status>', 'connect_error', 'timeout', 'cancelled' or
-        'error'. Server-side failures count against the circuit breaker."""
+        """The request ended: `outcome` is 'ok', 'http_<status>', 'connect_error', 'timeout', 'bad_response',
+        'error' (failures, counted against the circuit breaker), 'deadline', 'draining' or 'cancelled' (the
+        gateway or the client ended it: neither a failure nor a success)."""
         self.outstanding -= 1
         self._g_in_flight.dec()
         self._attempts.labels(*self._labels, outcome).inc()
         if outcome in FAILURES:
             self.breaker.on_failure(time.monotonic() if now is None else now)
-        elif outcome != "cancelled":
+        elif outcome not in NEUTRAL:
             self.breaker.on_success()
         self._g_open.set(1 if self.breaker.state == "open" else 0)
         if outcome == "connect_error":
@@ -143,6 +171,10 @@ class Pool:
             if best is None or r.outstanding < best.outstanding:
                 best = r
         return best
+
+    def retry_in(self, now: float) -> float:
+        """Seconds until some replica's circuit lets a request through again."""
+        return min((r.breaker.retry_in(now) for r in self.replicas), default=1.0)
 
     def healthy_count(self, now: float) -> int:
         return sum(r.available(now) for r in self.replicas)

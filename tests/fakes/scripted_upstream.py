@@ -2,7 +2,8 @@
 
 It answers /v1/chat/completions and /v1/completions with made-up tokens ("tok0 tok1 ...") on a schedule the
 test sets (`Script`): delay to the first token, delay between tokens, a status to answer instead (429/503),
-a stream cut after N chunks (the connection dropped, no [DONE]), vLLM's per-request
+a stream cut after N chunks (the connection dropped, no [DONE]), garbage instead of an answer or mid-stream,
+a request accepted and never answered, vLLM's per-request
 `metrics.speculative_decoding` block in bodies and in the final usage chunk (or SGLang's `meta_info`).
 It records what it received and how many requests it saw cancelled by their client.
 
@@ -43,6 +44,9 @@ class Script:
     draft_tokens: int = 6  # draft tokens proposed
     accepted: int = 3  # draft tokens accepted -> tau = 1 + 3/2 = 2.5
     healthy: bool = True  # GET /health answers 200, else 503
+    raw_body: bytes | None = None  # non-stream: answer 200 with these bytes instead (garbage, empty, huge)
+    garbage_after: int | None = None  # streams: after this many token chunks send an event that is not JSON
+    hang: bool = False  # accept the request and never answer (the engine is stuck)
 
 
 @dataclass
@@ -125,6 +129,10 @@ class ScriptedUpstream:
                 }
             }
             return JSONResponse(err, s.status, headers)
+        if s.hang:
+            await asyncio.sleep(3600)
+        if s.raw_body is not None and not body.get("stream"):
+            return Response(s.raw_body, 200, media_type="application/json")
         chat = request.url.path.endswith("/chat/completions")
         prompt_tokens = _prompt_tokens(body)
         n = int(body.get("max_tokens") or body.get("max_completion_tokens") or s.tokens)
@@ -182,8 +190,12 @@ class ScriptedUpstream:
             for i in range(n):
                 if i and s.token_delay_s:
                     await asyncio.sleep(s.token_delay_s)
+                elif i % 256 == 0:  # let a client's disconnect be noticed even when tokens come at once
+                    await asyncio.sleep(0)
                 if s.kill_after is not None and i >= s.kill_after:
                     raise _KilledStream()
+                if s.garbage_after is not None and i >= s.garbage_after:
+                    yield b"data: \xff\xfe{not json at all\n\n"
                 yield chunk({"content": f"tok{i} "}, f"tok{i} ")
             yield chunk({}, "", "length" if n < s.tokens else "stop")
             if include_usage:
