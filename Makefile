@@ -35,8 +35,10 @@ endif
 demo: $(STAMP)
 	$(BIN)/specstack demo run --config $(CONFIG)
 
-# promtool (Prometheus' metrics linter) is unpacked into .venv/tools by scripts/install_system_deps.sh.
-TOOLS_ENV = PROMTOOL=$${PROMTOOL:-$(abspath $(VENV)/tools/promtool)}
+# promtool (Prometheus' metrics linter) and redis-server are unpacked into .venv/tools by
+# scripts/install_system_deps.sh.
+TOOLS_ENV = PROMTOOL=$${PROMTOOL:-$(abspath $(VENV)/tools/promtool)} \
+	REDIS_SERVER=$${REDIS_SERVER:-$(abspath $(VENV)/tools/redis-server)}
 
 # The demo target and its trained draft (cached under artifacts/ by config hash; ~15 min on 2 cores the
 # first time, seconds after). `make demo` builds them too; `make test` builds them first, because the

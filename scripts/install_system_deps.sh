@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Best-effort system packages that make the CPU engine fast and let tests check metrics:
-# tcmalloc (vLLM's CPU guide preloads it) and promtool (Prometheus' metrics linter, unpacked locally).
+# Best-effort system packages that make the CPU engine fast and let tests check metrics and shared limits:
+# tcmalloc (vLLM's CPU guide preloads it), promtool (Prometheus' metrics linter, unpacked locally) and
+# redis-server (the gateway's shared rate limits are tested against a real one; unpacked locally with the
+# two libraries it needs, run through a wrapper that points the loader at them).
 # Without root or apt they are skipped with a message; the code falls back (no preload, promtool test fails loudly).
 set -u
 tools_dir="$(cd "$(dirname "$0")/.." && pwd)/.venv/tools"
@@ -23,5 +25,17 @@ if [ ! -x "$tools_dir/promtool" ] && ! command -v promtool >/dev/null 2>&1; then
       || echo "note: could not fetch promtool (Debian package prometheus)"
     rm -rf "$work"
   fi
+fi
+if [ ! -x "$tools_dir/redis-server" ] && command -v apt-get >/dev/null 2>&1; then
+  work="$(mktemp -d)"
+  (cd "$work" && apt-get download -qq redis-server redis-tools libjemalloc2 liblzf1 >/dev/null 2>&1 \
+    && for deb in *.deb; do dpkg-deb -x "$deb" root; done \
+    && mkdir -p "$tools_dir/redis" && cp -L root/usr/bin/redis-server "$tools_dir/redis/" \
+    && cp root/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 root/usr/lib/x86_64-linux-gnu/liblzf.so.1* "$tools_dir/redis/" \
+    && printf '#!/bin/sh\nLD_LIBRARY_PATH="%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" exec "%s/redis-server" "$@"\n' \
+         "$tools_dir/redis" "$tools_dir/redis" > "$tools_dir/redis-server" \
+    && chmod +x "$tools_dir/redis-server" && "$tools_dir/redis-server" --version >/dev/null) \
+    || echo "note: could not fetch redis-server (Debian package redis-server); the shared-limits tests will say so"
+  rm -rf "$work"
 fi
 exit 0

@@ -89,7 +89,7 @@ class Gateway:
         self.cfg = cfg
         self.keys = keys
         self.metrics = metrics or GatewayMetrics()
-        self.limiter = RateLimiter()
+        self.limiter = RateLimiter(self._shared_store())
         self.auth_guard = FailedAuthLimiter(cfg.failed_auth_per_minute)
         self.metrics_token = _metrics_token(cfg)
         self.active = 0  # generation requests in progress (the in-flight cap)
@@ -113,6 +113,14 @@ class Gateway:
         self._drain_timer: asyncio.TimerHandle | None = None
         self._health_task: asyncio.Task | None = None
 
+    def _shared_store(self) -> Any:
+        """Redis-backed buckets when `shared_limits` is configured, else None (in-process buckets)."""
+        if self.cfg.shared_limits is None:
+            return None
+        from serving.gateway.sharedlimits import RedisBuckets
+
+        return RedisBuckets(self.cfg.shared_limits, self.metrics.ratelimit_store_errors.inc)
+
     async def start(self) -> None:
         self.session = new_session(self.cfg)
         self.forwarder = Forwarder(self.cfg, self.session)
@@ -128,6 +136,9 @@ class Gateway:
             await asyncio.gather(self._health_task, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
+        close = getattr(self.limiter.store, "close", None)
+        if close is not None:
+            await close()
 
     def begin_drain(self) -> None:
         """Shutdown starts: /ready answers 503 from now on, and streams still open `DRAIN_MARGIN_S` before the
@@ -183,7 +194,7 @@ class Gateway:
             payload["stream_options"] = {**(payload.get("stream_options") or {}), "include_usage": True}
         data = _encode(payload)
         max_tokens = body.max_completion_tokens if isinstance(body, ChatCompletionRequest) else None
-        ctx.reserved = self.limiter.reserve_tokens(
+        ctx.reserved = await self.limiter.reserve_tokens(
             ctx.key, body.prompt_chars(), max_tokens or body.max_tokens
         )
         headers = {"content-type": JSON, "accept-encoding": "identity", "x-request-id": ctx.request_id}
@@ -264,7 +275,7 @@ class Gateway:
 
     # ---- accounting, once a /v1 request has ended ----
 
-    def account(self, ctx: RequestContext, status: int) -> None:
+    async def account(self, ctx: RequestContext, status: int) -> None:
         m = self.metrics
         key = ctx.key.name if ctx.key is not None else "-"
         status = ctx.status or status
@@ -275,14 +286,14 @@ class Gateway:
             m.child(m.in_flight, ctx.model).dec()
         if ctx.usage is not None:
             m.observe_usage(ctx.model, key, ctx.usage)
-        if ctx.key is not None and ctx.reserved:
-            # real usage when the engine reported it; else the reservation stands if an engine was reached
-            used = ctx.usage.total if ctx.usage is not None else (ctx.reserved if ctx.upstream != "-" else 0)
-            self.limiter.settle_tokens(ctx.key, ctx.reserved, used)
         if ctx.admitted:
             self.active -= 1
         if ctx.spec is not None:
             m.observe_spec(ctx.model, key, ctx.spec)
+        if ctx.key is not None and ctx.reserved:
+            # real usage when the engine reported it; else the reservation stands if an engine was reached
+            used = ctx.usage.total if ctx.usage is not None else (ctx.reserved if ctx.upstream != "-" else 0)
+            await self.limiter.settle_tokens(ctx.key, ctx.reserved, used)
         if self.cfg.access_log:
             log.info("%s key=%s model=%s %s status=%s pool=%s upstream=%s %.1fms", ctx.request_id, key, ctx.model,
                      ctx.endpoint, status, ctx.pool, ctx.upstream, (time.perf_counter() - ctx.start) * 1e3)  # fmt: skip
@@ -357,7 +368,7 @@ class Envelope:
             except GatewayError:
                 self.gw.auth_guard.failed(address)
                 raise
-            self.gw.limiter.admit(ctx.key)
+            await self.gw.limiter.admit(ctx.key)
             if ctx.endpoint in GENERATION_ENDPOINTS:
                 self._admit()
                 ctx.admitted = True
@@ -371,7 +382,7 @@ class Envelope:
                 body = error_body("Internal gateway error.", ERROR_TYPES[500], None, None)
                 await JSONResponse(body, 500)(scope, receive, send_with_id)
         finally:
-            self.gw.account(ctx, sent[0])
+            await self.gw.account(ctx, sent[0])
 
     def _admit(self) -> None:
         """Count a generation request against the gateway-wide cap, or shed it with 503."""

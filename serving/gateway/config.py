@@ -196,6 +196,21 @@ class CircuitBreaker(StrictModel):
     )
 
 
+class SharedLimits(StrictModel):
+    """Rate limits shared by all gateway replicas through Redis (see serving/gateway/sharedlimits.py)."""
+
+    redis_url: str = Field(
+        ..., pattern=r"^rediss?://", description="Redis to keep the buckets in, e.g. redis://redis:6379/0."
+    )
+    timeout_s: float = Field(
+        0.05, gt=0, description="Longest wait for Redis per call; slower counts as Redis being down."
+    )
+    retry_s: float = Field(
+        1.0, gt=0, description="While Redis is down, each replica uses its own limits and retries after this."
+    )
+    key_prefix: str = Field("specstack:ratelimit", min_length=1, description="Prefix of the bucket keys.")
+
+
 class StackConfig(StrictModel):
     """`specstack serve stack`: engines started from the run config's `serve:` section, and this gateway."""
 
@@ -244,6 +259,11 @@ class GatewayConfig(StrictModel):
     )
     access_log: bool = Field(
         True, description="Log one line per request (request id, key name, model, status)."
+    )
+    shared_limits: SharedLimits | None = Field(
+        None,
+        description="Share every key's rate limits between gateway replicas through Redis; None: each process "
+        "keeps its own (N replicas give a key N times its limits).",
     )
     metrics_token_env: str | None = Field(
         None,

@@ -94,6 +94,10 @@ class GatewayMetrics:
             p + "routing_decisions", "Load-aware routing: which pool each request went to, and why.",
             ["model", "pool", "reason"], registry=r,
         )  # fmt: skip
+        self.ratelimit_store_errors = Counter(
+            p + "ratelimit_store_errors", "Rate-limit calls that found Redis away (this replica's own limits applied).",
+            registry=r,
+        )  # fmt: skip
 
         self._children: dict[tuple, Any] = {}
 

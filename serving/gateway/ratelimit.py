@@ -14,9 +14,9 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from serving.gateway.auth import ApiKey
-from serving.gateway.config import RateLimits
 from serving.gateway.errors import GatewayError
 
 
@@ -67,63 +67,84 @@ class TokenBucket:
 PROMPT_CHARS_PER_TOKEN = 3
 
 
-class RateLimiter:
-    """Buckets per key name, made on first use from the key's limits."""
+class BucketStore(Protocol):
+    async def apply(self, name: str, rate: float, capacity: float, op: str, amount: float = 0.0) -> float: ...
+
+
+class LocalBuckets:
+    """Token buckets in this process's memory, by name (the single-replica default)."""
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
-        self._requests: dict[str, TokenBucket | None] = {}
-        self._tokens: dict[str, TokenBucket | None] = {}
+        self._buckets: dict[str, TokenBucket] = {}
 
-    def _buckets(self, key: ApiKey) -> tuple[TokenBucket | None, TokenBucket | None]:
-        name = key.name
-        if name not in self._requests:
-            now = self._clock()
-            self._requests[name] = _request_bucket(key.limits, now)
-            self._tokens[name] = _token_bucket(key.limits, now)
-        return self._requests[name], self._tokens[name]
+    async def apply(self, name: str, rate: float, capacity: float, op: str, amount: float = 0.0) -> float:
+        """`op` on bucket `name`: 'take' `amount` (or the wait until it could), 'positive' (the wait until the
+        level is positive) or 'charge' `amount` (may go negative; a negative amount refunds). Returns a wait."""
+        now = self._clock()
+        bucket = self._buckets.get(name)
+        if bucket is None:
+            bucket = self._buckets[name] = TokenBucket(rate, capacity, now)
+        if op == "take":
+            return bucket.take(now, amount)
+        if op == "positive":
+            return bucket.wait_positive(now)
+        bucket.charge(now, amount)
+        return 0.0
 
-    def admit(self, key: ApiKey) -> None:
+
+class RateLimiter:
+    """Each key's request and token buckets, in a store: `LocalBuckets`, or `sharedlimits.RedisBuckets` to
+    share them between gateway replicas."""
+
+    def __init__(self, store: BucketStore | None = None) -> None:
+        self.store = store if store is not None else LocalBuckets()
+
+    async def admit(self, key: ApiKey) -> None:
         """Take one request from the key's budget or raise GatewayError(429) with Retry-After; a key whose
         token budget is spent is refused here too, before its body is read."""
-        requests, tokens = self._buckets(key)
-        now = self._clock()
-        if tokens is not None:
-            wait = tokens.wait_positive(now)
+        lim = key.limits
+        if lim.tokens_per_minute is not None:
+            wait = await self.store.apply(*_tokens(key), "positive")
             if wait > 0:
                 raise _too_many(key, "tokens per minute", wait)
-        if requests is not None:
-            wait = requests.take(now)
+        if lim.requests_per_second is not None:
+            burst = lim.burst or max(1, math.ceil(lim.requests_per_second))
+            wait = await self.store.apply(f"{key.name}:requests", lim.requests_per_second, burst, "take", 1)
             if wait > 0:
                 raise _too_many(key, "requests per second", wait)
 
-    def reserve_tokens(self, key: ApiKey, prompt_chars: int, max_tokens: int | None) -> int:
+    async def reserve_tokens(self, key: ApiKey, prompt_chars: int, max_tokens: int | None) -> int:
         """Reserve a request's token ceiling from the key's budget (returned, for `settle_tokens`) or raise 429.
         Without max_tokens the ceiling is the whole budget: such a request waits for a full bucket."""
-        _, tokens = self._buckets(key)
-        if tokens is None:
+        budget = key.limits.tokens_per_minute
+        if budget is None:
             return 0
         ceiling = math.ceil(prompt_chars / PROMPT_CHARS_PER_TOKEN) + (max_tokens or 0)
         if max_tokens is None:
-            ceiling = max(ceiling, int(tokens.capacity))
-        elif ceiling > tokens.capacity:
+            ceiling = max(ceiling, budget)
+        elif ceiling > budget:
             raise GatewayError(
                 429,
                 f"This request may use {ceiling} tokens, more than this key's budget of "
-                f"{int(tokens.capacity)} tokens per minute; ask for fewer max_tokens.",
+                f"{budget} tokens per minute; ask for fewer max_tokens.",
                 code="request_exceeds_token_budget",
             )
-        ceiling = min(ceiling, int(tokens.capacity))
-        wait = tokens.take(self._clock(), ceiling)
+        ceiling = min(ceiling, budget)
+        wait = await self.store.apply(*_tokens(key), "take", ceiling)
         if wait > 0:
             raise _too_many(key, "tokens per minute", wait)
         return ceiling
 
-    def settle_tokens(self, key: ApiKey, reserved: int, used: int) -> None:
+    async def settle_tokens(self, key: ApiKey, reserved: int, used: int) -> None:
         """A finished request's real usage replaces its reservation (the difference is charged or refunded)."""
-        _, tokens = self._buckets(key)
-        if tokens is not None and used != reserved:
-            tokens.charge(self._clock(), used - reserved)
+        if key.limits.tokens_per_minute is not None and used != reserved:
+            await self.store.apply(*_tokens(key), "charge", used - reserved)
+
+
+def _tokens(key: ApiKey) -> tuple[str, float, float]:
+    budget = key.limits.tokens_per_minute or 0
+    return f"{key.name}:tokens", budget / 60.0, float(budget)
 
 
 class FailedAuthLimiter:
@@ -159,19 +180,6 @@ class FailedAuthLimiter:
                 self.per_minute / 60.0, self.per_minute, self._clock()
             )
         bucket.charge(self._clock(), 1)
-
-
-def _request_bucket(limits: RateLimits, now: float) -> TokenBucket | None:
-    if limits.requests_per_second is None:
-        return None
-    burst = limits.burst or max(1, math.ceil(limits.requests_per_second))
-    return TokenBucket(limits.requests_per_second, burst, now)
-
-
-def _token_bucket(limits: RateLimits, now: float) -> TokenBucket | None:
-    if limits.tokens_per_minute is None:
-        return None
-    return TokenBucket(limits.tokens_per_minute / 60.0, limits.tokens_per_minute, now)
 
 
 def _too_many(key: ApiKey, what: str, wait: float) -> GatewayError:

@@ -13,7 +13,7 @@ from serving.gateway.auth import KeyStore, parse_keys_env, read_keys_file
 from serving.gateway.config import GatewayConfig, ModelRoute, RateLimits
 from serving.gateway.errors import GatewayError, normalize_upstream_error
 from serving.gateway.metrics import GatewayMetrics
-from serving.gateway.ratelimit import FailedAuthLimiter, RateLimiter, TokenBucket
+from serving.gateway.ratelimit import FailedAuthLimiter, LocalBuckets, RateLimiter, TokenBucket
 from serving.gateway.routing import Router
 from serving.gateway.specstats import spec_stats, usage_of
 from serving.gateway.streaming import SSERelay
@@ -102,42 +102,48 @@ def test_token_bucket_refills_and_reports_waits():
 
 
 def test_rate_limiter_requests_and_tokens_with_retry_after():
+    asyncio.run(_rate_limiter_scenario())
+
+
+async def _rate_limiter_scenario() -> None:
     clock = Clock()
-    limiter = RateLimiter(clock)
+    limiter = RateLimiter(LocalBuckets(clock))
     store = KeyStore.from_entries(
         [{"name": "a", "key": "sk-aaaaaaaa", "requests_per_second": 1, "burst": 2, "tokens_per_minute": 60}],
         NO_LIMITS,
     )
     key = store.keys[0]
-    limiter.admit(key)
-    limiter.admit(key)
+    await limiter.admit(key)
+    await limiter.admit(key)
     with pytest.raises(GatewayError) as e:
-        limiter.admit(key)
+        await limiter.admit(key)
     assert e.value.status == 429 and e.value.headers["Retry-After"] == "1"
     clock.t += 1
-    limiter.admit(key)
-    reserved = limiter.reserve_tokens(key, prompt_chars=30, max_tokens=20)  # 10 prompt + 20 completion
+    await limiter.admit(key)
+    reserved = await limiter.reserve_tokens(key, prompt_chars=30, max_tokens=20)  # 10 prompt + 20 completion
     assert reserved == 30
     with pytest.raises(GatewayError) as e:  # 30 left: a second reservation of 40 does not fit
-        limiter.reserve_tokens(key, prompt_chars=60, max_tokens=20)
+        await limiter.reserve_tokens(key, prompt_chars=60, max_tokens=20)
     assert e.value.headers["Retry-After"] == "10"
-    limiter.settle_tokens(key, reserved, 180)  # it used far more: 60 - 180 = -120, refilling at 1 token/s
+    await limiter.settle_tokens(
+        key, reserved, 180
+    )  # it used far more: 60 - 180 = -120, refilling at 1 token/s
     clock.t += 10
     with pytest.raises(GatewayError) as e:
-        limiter.admit(key)
+        await limiter.admit(key)
     assert e.value.headers["Retry-After"] == "111" and "tokens per minute" in e.value.message
     clock.t += 200
     assert (
-        limiter.reserve_tokens(key, prompt_chars=3, max_tokens=None) == 60
+        await limiter.reserve_tokens(key, prompt_chars=3, max_tokens=None) == 60
     )  # no max_tokens: the whole budget
-    limiter.settle_tokens(key, 60, 5)  # refunded down to its real use
-    assert limiter.reserve_tokens(key, prompt_chars=3, max_tokens=50) == 51
+    await limiter.settle_tokens(key, 60, 5)  # refunded down to its real use
+    assert await limiter.reserve_tokens(key, prompt_chars=3, max_tokens=50) == 51
     with pytest.raises(GatewayError) as e:
-        limiter.reserve_tokens(key, prompt_chars=3, max_tokens=100)
+        await limiter.reserve_tokens(key, prompt_chars=3, max_tokens=100)
     assert e.value.code == "request_exceeds_token_budget" and "Retry-After" not in e.value.headers
     anonymous = KeyStore([], NO_LIMITS).anonymous
     for _ in range(1000):
-        limiter.admit(anonymous)  # no limits: never refused
+        await limiter.admit(anonymous)  # no limits: never refused
 
 
 def test_failed_auth_limiter_locks_an_address_then_forgets_it():
