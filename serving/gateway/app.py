@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from serving.gateway.auth import ApiKey, KeyStore
 from serving.gateway.config import GatewayConfig
+from serving.gateway.discovery import Discovery, is_discovered
 from serving.gateway.errors import ERROR_TYPES, GatewayError, error_body
 from serving.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from serving.gateway.proxy import Forwarder, Opened, new_session
@@ -96,22 +97,26 @@ class Gateway:
         # open streams and how to close their engine side, for ending them if a drain runs out
         self.open_streams: dict[SSERelay, Any] = {}
         self.routers: dict[str, Router] = {}
-        self.replicas: list[Replica] = []
+        self.pools: list[Pool] = []
+        dns_names: list[tuple[Pool, list[str]]] = []  # pools (also) made of `dns+` names, filled by discovery
         for name, route in cfg.models.items():
             pools = {}
             for pool_name, urls in ((SPECULATIVE, route.speculative), (PLAIN, route.plain)):
                 if urls:
-                    members = [
-                        Replica(u, name, pool_name, cfg.breaker, self.metrics, i) for i, u in enumerate(urls)
-                    ]
-                    self.replicas += members
-                    pools[pool_name] = Pool(pool_name, members)
+                    fixed = [u for u in urls if not is_discovered(u)]
+                    replicas = [self._replica(name, pool_name, u, i) for i, u in enumerate(fixed)]
+                    pool = Pool(pool_name, replicas, model=name)
+                    dns_names.append((pool, [u for u in urls if is_discovered(u)]))
+                    self.pools.append(pool)
+                    pools[pool_name] = pool
             self.routers[name] = Router(name, route, pools.get(SPECULATIVE), pools.get(PLAIN), self.metrics)
+        self.discovery = Discovery(dns_names, lambda pool, url, i: self._replica(
+            pool.model, pool.name, url, i), cfg.discovery_interval_s)  # fmt: skip
         self.session: aiohttp.ClientSession | None = None
         self.forwarder: Forwarder | None = None
         self.draining = False
         self._drain_timer: asyncio.TimerHandle | None = None
-        self._health_task: asyncio.Task | None = None
+        self._tasks: list[asyncio.Task] = []
 
     def _shared_store(self) -> Any:
         """Redis-backed buckets when `shared_limits` is configured, else None (in-process buckets)."""
@@ -121,19 +126,29 @@ class Gateway:
 
         return RedisBuckets(self.cfg.shared_limits, self.metrics.ratelimit_store_errors.inc)
 
+    def _replica(self, model: str, pool: str, url: str, index: int) -> Replica:
+        return Replica(url, model, pool, self.cfg.breaker, self.metrics, index)
+
+    @property
+    def replicas(self) -> list[Replica]:
+        return [r for pool in self.pools for r in pool.replicas]
+
     async def start(self) -> None:
         self.session = new_session(self.cfg)
         self.forwarder = Forwarder(self.cfg, self.session)
-        checker = HealthChecker(self.replicas, self.cfg.health, self.session)
+        await self.discovery.refresh()
+        checker = HealthChecker(self.pools, self.cfg.health, self.session)
         await checker.check_all(first=True)
-        self._health_task = asyncio.create_task(checker.run(), name="gateway-health-checks")
+        self._tasks = [asyncio.create_task(checker.run(), name="gateway-health-checks")]
+        if self.discovery.targets:
+            self._tasks.append(asyncio.create_task(self.discovery.run(), name="gateway-discovery"))
 
     async def stop(self) -> None:
         if self._drain_timer is not None:
             self._drain_timer.cancel()
-        if self._health_task is not None:
-            self._health_task.cancel()
-            await asyncio.gather(self._health_task, return_exceptions=True)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.session is not None:
             await self.session.close()
         close = getattr(self.limiter.store, "close", None)

@@ -23,8 +23,10 @@ from specstack.configbase import StrictModel
 
 
 def _check_url(url: str) -> str:
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"'{url}' is not an http(s) base URL")
+    if not url.startswith(("http://", "https://", "dns+http://", "dns+https://")):
+        raise ValueError(
+            f"'{url}' is not an http(s) base URL (or dns+http(s)://NAME:PORT for every address of NAME)"
+        )
     return url.rstrip("/")
 
 
@@ -32,7 +34,9 @@ class ModelRoute(StrictModel):
     """One model name clients ask for, and the engine replicas that serve it."""
 
     speculative: list[str] = Field(
-        default_factory=list, description="Base URLs of engine replicas serving this model WITH its draft."
+        default_factory=list,
+        description="Base URLs of engine replicas serving this model WITH its draft; `dns+http://NAME:PORT` stands "
+        "for every address NAME resolves to (a headless Service: one replica per pod), refreshed.",
     )
     plain: list[str] = Field(
         default_factory=list,
@@ -259,6 +263,9 @@ class GatewayConfig(StrictModel):
     )
     access_log: bool = Field(
         True, description="Log one line per request (request id, key name, model, status)."
+    )
+    discovery_interval_s: float = Field(
+        10.0, gt=0, description="How often `dns+` upstream names are resolved again (pods come and go)."
     )
     shared_limits: SharedLimits | None = Field(
         None,

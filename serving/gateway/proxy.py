@@ -183,7 +183,7 @@ class Forwarder:
             return last
         if not tried:
             wait = max(1, math.ceil(min(pool.retry_in(loop.time()) for pool in plan.pools)))
-            raise GatewayError(503, f"No available upstream for model '{plan.pools[0].replicas[0].model}'.",
+            raise GatewayError(503, f"No available upstream for model '{router.model}'.",
                                code="no_healthy_upstream", headers={"Retry-After": str(wait)})  # fmt: skip
         raise GatewayError(502, f"Upstream failure: {last_problem}.", code=last_code)
 

@@ -104,6 +104,7 @@ class Replica:
         self._g_healthy = metrics.upstream_healthy.labels(*labels)
         self._g_open = metrics.upstream_circuit_open.labels(*labels)
         self._attempts = metrics.upstream_attempts
+        self._metrics = metrics
         self._labels = labels
         self._g_healthy.set(1)
         self._g_open.set(0)
@@ -142,6 +143,12 @@ class Replica:
         if outcome == "connect_error":
             self.set_healthy(False)
 
+    def retire(self) -> None:
+        """The replica left its pool (discovery): drop its per-replica gauge series."""
+        self._metrics.upstream_in_flight.remove(*self._labels)
+        self._metrics.upstream_healthy.remove(*self._labels)
+        self._metrics.upstream_circuit_open.remove(*self._labels)
+
     def set_healthy(self, healthy: bool) -> None:
         if healthy != self.healthy:
             log.warning("upstream %s (%s, %s) is now %s", self.url, self.model, self.pool,
@@ -153,16 +160,32 @@ class Replica:
 class Pool:
     """The replicas of one model that run the same way (speculative or plain)."""
 
-    def __init__(self, name: str, replicas: list[Replica]) -> None:
+    def __init__(self, name: str, replicas: list[Replica], model: str | None = None) -> None:
         self.name = name
         self.replicas = replicas
+        self.model = model if model is not None else (replicas[0].model if replicas else "")
         self._turn = 0
+
+    def set_members(self, urls: list[str], make: Callable[[str, int], Replica]) -> None:
+        """Discovery: keep the replicas at `urls`, add new ones (`make(url, index)`), retire the others (a request
+        already on a retired replica finishes; the replica is just no longer picked)."""
+        current = {r.url: r for r in self.replicas}
+        if set(current) == set(urls):
+            return
+        kept = [current[u] if u in current else make(u, i) for i, u in enumerate(urls)]
+        for r in self.replicas:
+            if r.url not in urls:
+                r.retire()
+        log.info("pool %s: %d replicas (%s)", self.name, len(kept), ", ".join(urls))
+        self.replicas = kept
 
     def pick(self, now: float, exclude: Iterable[Replica] = (), panic: bool = False) -> Replica | None:
         """The eligible replica with the fewest outstanding requests (ties rotate); None if there is none.
         `panic`: ignore the health checks (the circuit breaker still counts)."""
         best: Replica | None = None
         n = len(self.replicas)
+        if n == 0:
+            return None
         self._turn = (self._turn + 1) % n
         for i in range(n):
             r = self.replicas[(self._turn + i) % n]
@@ -184,8 +207,8 @@ class HealthChecker:
     """Probes every replica's health path at a fixed interval; `unhealthy_after` failures in a row mark it down,
     one success brings it back."""
 
-    def __init__(self, replicas: list[Replica], cfg: HealthChecks, session: aiohttp.ClientSession) -> None:
-        self.replicas = replicas
+    def __init__(self, pools: list[Pool], cfg: HealthChecks, session: aiohttp.ClientSession) -> None:
+        self.pools = pools
         self.cfg = cfg
         self.session = session
         self.timeout = aiohttp.ClientTimeout(total=cfg.timeout_s)
@@ -207,9 +230,10 @@ class HealthChecker:
 
     async def check_all(self, first: bool = False) -> None:
         """One round over all replicas; on the first round a single failure marks a replica down."""
-        results = await asyncio.gather(*(self.check(r) for r in self.replicas))
+        replicas = [r for pool in self.pools for r in pool.replicas]  # as of now: discovery may change them
+        results = await asyncio.gather(*(self.check(r) for r in replicas))
         if first:
-            for r, ok in zip(self.replicas, results, strict=True):
+            for r, ok in zip(replicas, results, strict=True):
                 if not ok:
                     r.set_healthy(False)
 

@@ -303,3 +303,22 @@ def test_the_prompt_limit_counts_every_content_part(up):
         image = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + "A" * 5000}}
         r = post(gw, chat(messages=[{"role": "user", "content": [{"type": "text", "text": "hi"}, image]}]))
         assert r.status_code == 400 and error_of(r)["code"] == "prompt_too_long"
+
+
+# ------------------------------------------------------------------------------- pools from DNS (the chart's pods)
+def test_a_dns_name_becomes_one_replica_per_address(up):
+    port = up.url.rsplit(":", 1)[1]
+    with running_gateway(one_model(f"dns+http://localhost:{port}")) as gw:
+        assert gw.client().chat.completions.create(**chat()).choices[0].message.content
+        urls = {r.url for r in gw.gateway.replicas}
+        assert f"http://127.0.0.1:{port}" in urls  # the name's address, not the name
+        assert gw.metric("specstack_gateway_upstream_healthy", upstream=f"http://127.0.0.1:{port}") == 1
+
+
+def test_a_name_that_does_not_resolve_leaves_an_empty_pool_answering_503():
+    with running_gateway(one_model("dns+http://no-such-engine.invalid:8000")) as gw:
+        r = post(gw, chat())
+        assert (
+            r.status_code == 503 and error_of(r)["code"] == "no_healthy_upstream" and r.headers["retry-after"]
+        )
+        assert httpx.get(gw.url + "/ready").status_code == 503

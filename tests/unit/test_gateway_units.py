@@ -10,7 +10,7 @@ import logging
 import pytest
 
 from serving.gateway.auth import KeyStore, parse_keys_env, read_keys_file
-from serving.gateway.config import GatewayConfig, ModelRoute, RateLimits
+from serving.gateway.config import CircuitBreaker, GatewayConfig, ModelRoute, RateLimits
 from serving.gateway.errors import GatewayError, normalize_upstream_error
 from serving.gateway.metrics import GatewayMetrics
 from serving.gateway.ratelimit import FailedAuthLimiter, LocalBuckets, RateLimiter, TokenBucket
@@ -332,3 +332,18 @@ def test_upstream_errors_become_openai_errors():
     assert old == {"error": {"message": "bad", "type": "BadRequest", "param": None, "code": None}}
     text = json.loads(normalize_upstream_error(502, b"<html>bad gateway</html>"))
     assert text["error"]["type"] == "upstream_error" and "bad gateway" in text["error"]["message"]
+
+
+def test_discovery_keeps_known_replicas_adds_new_and_retires_gone_ones():
+    m = GatewayMetrics()
+    make = lambda url, i: Replica(url, "demo", "plain", CircuitBreaker(), m, i)  # noqa: E731
+    pool = Pool("plain", [], model="demo")
+    assert pool.pick(0.0) is None  # an empty pool (nothing discovered yet) picks nothing
+    pool.set_members(["http://10.0.0.1:8000", "http://10.0.0.2:8000"], make)
+    first = pool.replicas[0]
+    first.acquire()
+    pool.set_members(["http://10.0.0.1:8000", "http://10.0.0.3:8000"], make)
+    assert pool.replicas[0] is first and first.outstanding == 1  # state kept across refreshes
+    assert [r.url for r in pool.replicas] == ["http://10.0.0.1:8000", "http://10.0.0.3:8000"]
+    text = m.render().decode()
+    assert 'upstream="http://10.0.0.3:8000"' in text and 'upstream="http://10.0.0.2:8000"' not in text

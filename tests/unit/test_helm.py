@@ -399,6 +399,21 @@ def _service_url(docs: list[dict], pool: str) -> str:
     return f"http://{svc[0]['metadata']['name']}.{NAMESPACE}.svc.cluster.local:{port}"
 
 
+def _pods_url(docs: list[dict], pool: str) -> str:
+    """The gateway's dns+ upstream for a pool: its headless Service, selecting the same pods as the pool's Service."""
+    svc = [d for d in find(docs, "Service") if d["metadata"]["labels"].get("app.kubernetes.io/component") == "engine-pods"
+           and d["metadata"]["labels"]["specstack.io/pool"] == pool]  # fmt: skip
+    assert len(svc) == 1 and svc[0]["spec"]["clusterIP"] == "None"
+    service = [
+        d
+        for d in find(docs, "Service")
+        if d["metadata"]["name"] == svc[0]["metadata"]["name"].removesuffix("-pods")
+    ]
+    assert svc[0]["spec"]["selector"] == service[0]["spec"]["selector"]
+    port = svc[0]["spec"]["ports"][0]["port"]
+    return f"dns+http://{svc[0]['metadata']['name']}.{NAMESPACE}.svc.cluster.local:{port}"
+
+
 def _gateway_run_config(docs: list[dict], tmp_path: Path) -> Any:
     """The ConfigMap's gateway.yaml, validated as `specstack serve gateway --config` does: a run config whose only
     section is `gateway:`, checked by the gateway's own GatewayConfig (specstack.config.RunConfig composes the same
@@ -425,10 +440,8 @@ def test_gateway_config_validates_and_points_at_the_engines(values_file: str, tm
     assert cfg.host == "0.0.0.0" and cfg.port == c["ports"][0]["containerPort"]
     (_name, route), *rest = cfg.models.items()
     assert rest == []
-    assert route.speculative == [_service_url(docs, "main")]
-    assert route.plain == (
-        [_service_url(docs, "plain")] if values.get("plainPool", {}).get("enabled") else []
-    )
+    assert route.speculative == [_pods_url(docs, "main")]  # each engine pod, found through DNS
+    assert route.plain == ([_pods_url(docs, "plain")] if values.get("plainPool", {}).get("enabled") else [])
     assert (
         route.upstream_model
         == flags(container(engine_deployments(docs)["main"])["args"])["--served-model-name"]
@@ -450,10 +463,17 @@ def test_gateway_config_overrides_and_speculation_off(tmp_path: Path) -> None:
     assert cfg.timeouts.first_byte_s == prod["gateway"]["config"]["timeouts"]["first_byte_s"]
     assert cfg.default_limits.requests_per_second == 20
 
-    off = render(with_values(prod, **{"speculation.enabled": False, "loadtest.enabled": False}))
+    off = render(with_values(prod, **{"speculation.enabled": False, "loadtest.enabled": False,
+                                      "gateway.routeToPods": False}))  # fmt: skip
     route = next(iter(_gateway_run_config(off, tmp_path).models.values()))
     assert route.speculative == [] and route.plain == [_service_url(off, "main"), _service_url(off, "plain")]
     assert route.spec_inflight_threshold is None  # nothing to balance between
+    assert not [d for d in find(off, "Service") if d["spec"].get("clusterIP") == "None"]
+
+    shared = render(with_values(prod, **{"gateway.sharedLimitsRedisUrl": "redis://redis.infra:6379/0"}))
+    cfg = _gateway_run_config(shared, tmp_path)
+    assert cfg.shared_limits is not None and cfg.shared_limits.redis_url == "redis://redis.infra:6379/0"
+    assert _gateway_run_config(render(prod), tmp_path).shared_limits is None
 
 
 def test_gateway_keys_replicas_hpa_pdb(tmp_path: Path) -> None:

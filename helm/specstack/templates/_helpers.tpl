@@ -108,6 +108,21 @@ app.kubernetes.io/component: loadtest
 {{- printf "http://%s.%s.svc.%s:%d" $name .root.Release.Namespace .root.Values.clusterDomain (int .root.Values.engine.port) -}}
 {{- end -}}
 
+{{/* A pool's headless Service (one DNS address per ready engine pod), as the gateway's dns+ upstream. */}}
+{{- define "specstack.enginePodsURL" -}}
+{{- $name := ternary (include "specstack.plainEngineName" .root) (include "specstack.engineName" .root) (eq .pool "plain") -}}
+{{- printf "dns+http://%s-pods.%s.svc.%s:%d" $name .root.Release.Namespace .root.Values.clusterDomain (int .root.Values.engine.port) -}}
+{{- end -}}
+
+{{/* What the gateway routes to for a pool: its pods (routeToPods) or its Service. */}}
+{{- define "specstack.gatewayUpstream" -}}
+{{- if .root.Values.gateway.routeToPods -}}
+{{- include "specstack.enginePodsURL" . -}}
+{{- else -}}
+{{- include "specstack.engineURL" . -}}
+{{- end -}}
+{{- end -}}
+
 {{- define "specstack.gatewayURL" -}}
 {{- printf "http://%s.%s.svc.%s:%d" (include "specstack.gatewayName" .) .Release.Namespace .Values.clusterDomain (int .Values.gateway.service.port) -}}
 {{- end -}}
@@ -177,7 +192,7 @@ so a pod serves exactly what a local run serves; tests/unit/test_helm.py compare
 {{/* The gateway's run config (a `gateway:` section, serving/gateway/config.py), as YAML. */}}
 {{- define "specstack.gatewayConfig" -}}
 {{- $v := .Values -}}
-{{- $main := include "specstack.engineURL" (dict "root" . "pool" "main") -}}
+{{- $main := include "specstack.gatewayUpstream" (dict "root" . "pool" "main") -}}
 {{- $spec := list -}}
 {{- $plain := list -}}
 {{- if $v.speculation.enabled -}}
@@ -186,7 +201,7 @@ so a pod serves exactly what a local run serves; tests/unit/test_helm.py compare
   {{- $plain = list $main -}}
 {{- end -}}
 {{- if $v.plainPool.enabled -}}
-  {{- $plain = append $plain (include "specstack.engineURL" (dict "root" . "pool" "plain")) -}}
+  {{- $plain = append $plain (include "specstack.gatewayUpstream" (dict "root" . "pool" "plain")) -}}
 {{- end -}}
 {{- $route := dict "speculative" $spec "plain" $plain "upstream_model" (include "specstack.servedName" .) -}}
 {{- if and (not (kindIs "invalid" $v.gateway.specInflightThreshold)) $spec $plain -}}
@@ -196,6 +211,12 @@ so a pod serves exactly what a local run serves; tests/unit/test_helm.py compare
   {{- $_ := set $route "request_extra" $v.gateway.requestExtra -}}
 {{- end -}}
 {{- $gw := dict "host" "0.0.0.0" "port" (int $v.gateway.port) "models" (dict (include "specstack.gatewayModelName" .) $route) "api_keys_env" "SPECSTACK_GATEWAY_API_KEYS" "drain_timeout_s" (max 0 (sub (int $v.gateway.terminationGracePeriodSeconds) 15)) -}}
+{{- if $v.gateway.routeToPods -}}
+  {{- $_ := set $gw "discovery_interval_s" $v.gateway.discoveryIntervalSeconds -}}
+{{- end -}}
+{{- if $v.gateway.sharedLimitsRedisUrl -}}
+  {{- $_ := set $gw "shared_limits" (dict "redis_url" $v.gateway.sharedLimitsRedisUrl) -}}
+{{- end -}}
 {{- if and (include "specstack.hasKeysSecret" .) $v.gateway.apiKeys.fileKey -}}
   {{- $_ := set $gw "api_keys_file" "/etc/specstack/keys/keys.yaml" -}}
 {{- end -}}
