@@ -31,7 +31,10 @@ class EndpointConfig(StrictModel):
     timeout_s: float = Field(120.0, gt=0, description="Per-request timeout in seconds.")
     concurrency: int = Field(8, ge=1, description="Requests in flight at once.")
     max_retries: int = Field(
-        2, ge=0, description="Retries of a failed request (connection errors, 429, 5xx)."
+        2,
+        ge=0,
+        description="Retries of a failed request (connection errors, timeouts, 408, 409, 429, 5xx), with "
+        "exponential backoff; a Retry-After of up to 60 s is waited out instead.",
     )
 
 
@@ -39,9 +42,9 @@ class Sampler(Protocol):
     def sample(self, messages: list[dict], n: int, tools: list[dict] | None = None) -> list[list[dict]]: ...
 
 
-def _chat_url(url: str) -> str:
+def _base_url(url: str) -> str:
     url = url.rstrip("/")
-    return url + ("/chat/completions" if url.endswith("/v1") else "/v1/chat/completions")
+    return url if url.endswith("/v1") else url + "/v1"
 
 
 def _assistant_message(message: dict) -> list[dict]:
@@ -60,23 +63,48 @@ def _assistant_message(message: dict) -> list[dict]:
     return [out]
 
 
+def _one_line(text: str, limit: int = 200) -> str:
+    return " ".join(text.split())[:limit]
+
+
+def _describe(error: Exception) -> str:
+    """An SDK error and its cause, e.g. "Connection error. (ConnectError: [Errno 111] Connection refused)"."""
+    cause = error.__cause__
+    return f"{error} ({type(cause).__name__}: {cause})" if cause else str(error)
+
+
+def _api_key(cfg: EndpointConfig) -> str | None:
+    """The endpoint's API key from `cfg.api_key_env`, None when it names none."""
+    if not cfg.api_key_env:
+        return None
+    key = os.environ.get(cfg.api_key_env)
+    if not key:
+        raise SpecstackError(f"${cfg.api_key_env} is not set (the API key for {cfg.url})")
+    return key
+
+
 class EndpointClient:
-    """Chat completions against one OpenAI-compatible endpoint (n answers = n requests, run concurrently)."""
+    """Chat completions against one OpenAI-compatible endpoint (n answers = n requests, run concurrently).
+
+    Built on the `openai` SDK: retries with exponential backoff, Retry-After honoured (`cfg.max_retries`).
+    """
 
     def __init__(self, cfg: EndpointConfig, temperature: float = 0.7, max_tokens: int = 512) -> None:
-        import httpx
+        import openai
 
         self.cfg = cfg
         self.temperature = temperature
         self.max_tokens = max_tokens
-        headers = {}
-        if cfg.api_key_env:
-            key = os.environ.get(cfg.api_key_env)
-            if not key:
-                raise SpecstackError(f"${cfg.api_key_env} is not set (the API key for {cfg.url})")
-            headers["Authorization"] = f"Bearer {key}"
-        self._client = httpx.Client(timeout=cfg.timeout_s, headers=headers)
-        self._url = _chat_url(cfg.url)
+        key = _api_key(cfg)
+        # without a key no Authorization header is sent (the SDK wants some key, and no OPENAI_API_KEY leaks)
+        self._headers = {} if key else {"Authorization": openai.Omit()}
+        self._client = openai.OpenAI(
+            base_url=_base_url(cfg.url),
+            api_key=key or "unused",
+            max_retries=cfg.max_retries,
+            timeout=cfg.timeout_s,
+        )
+        self._url = _base_url(cfg.url) + "/chat/completions"
 
     def close(self) -> None:
         self._client.close()
@@ -89,28 +117,26 @@ class EndpointClient:
 
     def chat(self, messages: list[dict], tools: list[dict] | None = None, **params: Any) -> dict:
         """One chat completion; returns the first choice's message. SpecstackError after retries fail."""
-        import httpx
+        import openai
 
-        body = {"model": self.cfg.model, "messages": messages, "temperature": self.temperature,
-                "max_tokens": self.max_tokens, **params}  # fmt: skip
+        body = {"temperature": self.temperature, "max_tokens": self.max_tokens, **params}
         if tools:
             body["tools"] = tools
-        last = ""
-        for _ in range(self.cfg.max_retries + 1):
-            try:
-                r = self._client.post(self._url, json=body)
-            except httpx.HTTPError as e:
-                last = f"{type(e).__name__}: {e}"
-                continue
-            if r.status_code == 200:
-                try:
-                    return r.json()["choices"][0]["message"]
-                except (ValueError, KeyError, IndexError):
-                    raise SpecstackError(f"{self._url}: not a chat completion: {r.text[:200]}") from None
-            last = f"HTTP {r.status_code}: {r.text[:200]}"
-            if r.status_code != 429 and r.status_code < 500:
-                break
-        raise SpecstackError(f"{self._url}: {last}")
+        try:
+            raw = self._client.chat.completions.with_raw_response.create(
+                model=self.cfg.model, messages=messages, extra_body=body, extra_headers=self._headers
+            )
+        except openai.APIStatusError as e:
+            raise SpecstackError(f"{self._url}: HTTP {e.status_code}: {_one_line(e.response.text)}") from None
+        except openai.APIError as e:  # connection refused, timeout
+            raise SpecstackError(f"{self._url}: {_one_line(_describe(e))}") from None
+        try:
+            message = json.loads(raw.text)["choices"][0]["message"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            message = None
+        if not isinstance(message, dict):
+            raise SpecstackError(f"{self._url}: not a chat completion: {_one_line(raw.text)}")
+        return message
 
     def sample(self, messages: list[dict], n: int, tools: list[dict] | None = None) -> list[list[dict]]:
         with ThreadPoolExecutor(max_workers=min(n, self.cfg.concurrency)) as pool:

@@ -1,9 +1,10 @@
 """TEST DOUBLE: a scripted OpenAI-compatible chat endpoint whose answers a test function writes, NOT a model.
 
 Reuses the scripted fake engine (`ScriptedUpstream`: loopback uvicorn in a thread, request recording, status
-scripting) and only replaces the answer: `reply(body) -> str | dict` gives the assistant message's content
-(a string) or the whole message (a dict, e.g. with `tool_calls`) for each request body. Used to stand in for
-the policy endpoint of the difficulty filter and the sampling/judge endpoints of the preference builder.
+scripting) and only replaces the answer: `reply(body) -> str | dict | Response` gives the assistant message's
+content (a string), the whole message (a dict, e.g. with `tool_calls`) or a response sent as is (an error, a
+body that is not a completion) for each request body. Used to stand in for the policy endpoint of the
+difficulty filter and the sampling/judge endpoints of the preference builder.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tests.fakes.scripted_upstream import Received, ScriptedUpstream
 class ScriptedChat(ScriptedUpstream):
     """`with ScriptedChat(reply=fn) as up: up.url` serves /v1/chat/completions answering `fn(body)`."""
 
-    reply: Callable[[dict], str | dict] = field(default=lambda body: "")
+    reply: Callable[[dict], str | dict | Response] = field(default=lambda body: "")
 
     async def _generate(self, request: Request) -> Response:
         body = json.loads(await request.body())
@@ -34,6 +35,8 @@ class ScriptedChat(ScriptedUpstream):
                              "code": self.script.status}}  # fmt: skip
             return JSONResponse(err, self.script.status)
         answer = self.reply(body)
+        if isinstance(answer, Response):
+            return answer
         message = answer if isinstance(answer, dict) else {"role": "assistant", "content": answer}
         message.setdefault("role", "assistant")
         out = {

@@ -77,6 +77,16 @@ def test_difficulty_filter_drops_prompts_solved_every_time():
     assert [r["answer"] for r in kept] == ["56"]
 
 
+def test_difficulty_filter_reports_progress(monkeypatch, capsys):
+    monkeypatch.setenv("SPECSTACK_NO_PROGRESS", "0")  # off a terminal: a plain line every 10%
+    with ScriptedChat(reply=scripted_policy()) as up, EndpointClient(EndpointConfig(url=up.url)) as client:
+        kept = list(filter_prompts(ROWS, client, DifficultyFilterConfig(samples=2)))
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("difficulty filter: ")]
+    assert len(kept) == 3 and len(lines) == 5  # one line per prompt: 5 prompts, each 20%
+    assert lines[0].startswith("difficulty filter: 1/5 (") and lines[-1].endswith(f"s) kept {len(kept)}")
+
+
 def test_rl_rows_and_dataset_render_tools(tiny_model_dir: Path, tmp_path: Path):
     from transformers import AutoTokenizer
 
