@@ -3,16 +3,14 @@
 vLLM: τ = 1 + Δaccepted / Δdrafts (`vllm:spec_decode_num_accepted_tokens_total`,
 `vllm:spec_decode_num_drafts_total`). SGLang: the `sglang:spec_accept_length` gauge after the phase.
 A cross-check for the per-request numbers, and the only source when the engine does not report
-per-request statistics.
+per-request statistics. The exposition text is parsed by `prometheus_client`'s parser.
 """
 
 from __future__ import annotations
 
-import re
-
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
-_LINE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+([-+0-9.eEinfNa]+)")
 WANTED = (
     "vllm:spec_decode_num_drafts_total",
     "vllm:spec_decode_num_accepted_tokens_total",
@@ -22,12 +20,12 @@ WANTED = (
 
 
 def parse_metrics(text: str) -> dict[str, float]:
-    """Sum of each wanted family over its label sets, from Prometheus text."""
+    """Sum of each wanted sample over its label sets, from Prometheus text (ValueError if it is not)."""
     out: dict[str, float] = {}
-    for line in text.splitlines():
-        m = _LINE.match(line)
-        if m and m.group(1) in WANTED:
-            out[m.group(1)] = out.get(m.group(1), 0.0) + float(m.group(3))
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name in WANTED:
+                out[sample.name] = out.get(sample.name, 0.0) + sample.value
     return out
 
 
@@ -39,7 +37,12 @@ def scrape(base_url: str, api_key: str | None = None, timeout_s: float = 5.0) ->
         r = httpx.get(root + "/metrics", timeout=timeout_s, headers=headers)
     except httpx.HTTPError:
         return None
-    return parse_metrics(r.text) if r.status_code == 200 else None
+    if r.status_code != 200:
+        return None
+    try:
+        return parse_metrics(r.text)
+    except ValueError:
+        return None
 
 
 def tau_between(before: dict[str, float] | None, after: dict[str, float] | None) -> float | None:

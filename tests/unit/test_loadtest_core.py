@@ -9,6 +9,7 @@ import statistics
 
 import pytest
 
+from loadtest import prom
 from loadtest.capacity import probe
 from loadtest.config import CapacityConfig, LoadtestConfig
 from loadtest.dataset import load_prompts, prompt_from_conversation, prompt_order
@@ -72,6 +73,63 @@ def test_stream_without_done_or_with_error_is_a_failure():
     t.feed_line("data: [DONE]", 0.1)
     rec = t.record(0.1)
     assert not rec["ok"] and rec["error"] == "boom"
+
+
+VLLM_METRICS = """# HELP vllm:spec_decode_num_drafts_total Number of spec decoding drafts.
+# TYPE vllm:spec_decode_num_drafts_total counter
+vllm:spec_decode_num_drafts_total{engine="0",model_name="m"} 4.0
+vllm:spec_decode_num_drafts_total{engine="1",model_name="m"} 6.0
+vllm:spec_decode_num_drafts_created{engine="0",model_name="m"} 1.7e+09
+# TYPE vllm:spec_decode_num_accepted_tokens_total counter
+vllm:spec_decode_num_accepted_tokens_total{engine="0",model_name="m"} 15.0
+# TYPE vllm:num_requests_running gauge
+vllm:num_requests_running{model_name="m"} 3.0
+"""
+
+
+def test_prometheus_text_sums_wanted_samples_over_label_sets():
+    assert prom.parse_metrics(VLLM_METRICS) == {
+        "vllm:spec_decode_num_drafts_total": 10.0,
+        "vllm:spec_decode_num_accepted_tokens_total": 15.0,
+    }
+    assert prom.parse_metrics('sglang:spec_accept_length{model_name="m"} 2.5\n') == {
+        "sglang:spec_accept_length": 2.5
+    }
+    assert prom.parse_metrics("") == {}
+    with pytest.raises(ValueError):
+        prom.parse_metrics("<!doctype html>\n<p>not metrics</p>")
+
+
+def test_tau_between_scrapes():
+    before = {"vllm:spec_decode_num_drafts_total": 4.0, "vllm:spec_decode_num_accepted_tokens_total": 2.0}
+    after = prom.parse_metrics(VLLM_METRICS)
+    assert prom.tau_between(before, after) == pytest.approx(1 + 13 / 6)
+    assert prom.tau_between(None, after) == pytest.approx(2.5)
+    assert prom.tau_between(after, after) is None  # no drafts in between
+    assert prom.tau_between(None, {"sglang:spec_accept_length": 2.5}) == 2.5
+    assert prom.tau_between(before, None) is None and prom.tau_between(None, {}) is None
+
+
+def test_scrape_reads_metrics_and_gives_none_for_anything_else():
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    from specstack.net import LoopbackServer
+
+    bodies = {"/good/metrics": (VLLM_METRICS, 200), "/html/metrics": ("<html>no</html>", 200),
+              "/gone/metrics": ("missing", 404)}  # fmt: skip
+
+    async def metrics(request):
+        text, status = bodies[request.url.path]
+        return PlainTextResponse(text, status)
+
+    app = Starlette(routes=[Route(path, metrics) for path in bodies])
+    with LoopbackServer(app) as url:
+        assert prom.scrape(url + "/good/v1")["vllm:spec_decode_num_drafts_total"] == 10.0
+        assert prom.scrape(url + "/html") is None
+        assert prom.scrape(url + "/gone/") is None
+    assert prom.scrape(url, timeout_s=0.5) is None  # nothing listens any more
 
 
 def test_prompts_cut_before_the_last_assistant_turn(tmp_path):
