@@ -220,6 +220,20 @@ def test_bad_model_dirs(engine_dirs, tmp_path: Path) -> None:
         expect_error(EngineConfig(model=broken, port=0), match)
 
 
+def test_weights_that_are_not_safetensors_are_a_one_line_error(engine_dirs, tmp_path: Path) -> None:
+    from serving.engines.checks import read_safetensors_header
+
+    target, _ = engine_dirs
+    shapes = read_safetensors_header(target / "model.safetensors")
+    assert shapes["model.embed_tokens.weight"] == [400, 64]
+    for name, content in [("html", b"<html>not weights</html>"), ("empty", b""),
+                          ("cut", (target / "model.safetensors").read_bytes()[:-10])]:  # fmt: skip
+        broken = copy_dir(target, tmp_path / name)
+        (broken / "model.safetensors").write_bytes(content)
+        msg = expect_error(EngineConfig(model=broken, port=0), "not a readable safetensors file")
+        assert msg.startswith(f"{broken / 'model.safetensors'}: "), msg
+
+
 def test_fixture_head_dim_16_is_refused_for_vllm_cpu(tiny_model_dir: Path) -> None:
     expect_error(
         EngineConfig(model=tiny_model_dir, engine="vllm", device="cpu", port=0),
