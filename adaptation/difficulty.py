@@ -54,26 +54,33 @@ def solve_count(row: dict, sampler: Sampler, k: int, solved_at: float = 1.0) -> 
 def filter_prompts(
     rows: Iterable[dict], sampler: Sampler, cfg: DifficultyFilterConfig, stats: FilterStats | None = None
 ) -> Iterator[dict]:
-    """The rows worth training on (see the module docstring); `stats` is filled as rows go by."""
+    """The rows worth training on (see the module docstring); `stats` is filled as rows go by, with a
+    progress bar over the prompts."""
+    from specstack.progress import progress_bar
+
     stats = stats if stats is not None else FilterStats()
     rows = list(rows)
     workers = (
         cfg.prompt_workers if cfg.endpoint is not None else 1
     )  # a local model samples one prompt at a time
-    with ThreadPoolExecutor(max_workers=workers) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool, progress_bar() as bar:
+        task = bar.add_task("difficulty filter", total=len(rows), status="")
         counts = pool.map(lambda row: solve_count(row, sampler, cfg.samples, cfg.solved_at), rows)
-        yield from _keep(rows, counts, cfg, stats)
+        for row, solved in zip(rows, counts, strict=True):
+            keep = _tally(solved, cfg, stats)
+            bar.update(task, advance=1, status=f"kept {stats.kept}")
+            if keep:
+                yield row
 
 
-def _keep(
-    rows: Iterable[dict], counts: Iterable[int], cfg: DifficultyFilterConfig, stats: FilterStats
-) -> Iterator[dict]:
-    for row, solved in zip(rows, counts, strict=True):
-        stats.solved_histogram[solved] = stats.solved_histogram.get(solved, 0) + 1
-        if solved == cfg.samples:
-            stats.dropped_solved += 1
-        elif solved == 0 and cfg.drop_unsolved:
-            stats.dropped_unsolved += 1
-        else:
-            stats.kept += 1
-            yield row
+def _tally(solved: int, cfg: DifficultyFilterConfig, stats: FilterStats) -> bool:
+    """Count one prompt's solve count in `stats`; whether the prompt is kept."""
+    stats.solved_histogram[solved] = stats.solved_histogram.get(solved, 0) + 1
+    if solved == cfg.samples:
+        stats.dropped_solved += 1
+        return False
+    if solved == 0 and cfg.drop_unsolved:
+        stats.dropped_unsolved += 1
+        return False
+    stats.kept += 1
+    return True

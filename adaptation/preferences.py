@@ -275,6 +275,7 @@ def build_preferences(
     Each judged prompt is appended to `<out>.judged.jsonl` as it completes, so an interrupted run resumes
     where it stopped (and a rerun with other balancing settings asks no endpoint again)."""
     from specstack.io import atomic_write_json, read_jsonl, write_jsonl
+    from specstack.progress import progress_bar
     from specstack.resultlog import ResultLog
 
     rows = list(read_jsonl(prompts_jsonl))
@@ -289,9 +290,15 @@ def build_preferences(
             EndpointClient(cfg.policy, cfg.temperature, cfg.max_tokens) as policy,
             EndpointClient(cfg.judge, 0.0, cfg.judge_max_tokens) as judge,
             judged,
+            progress_bar() as bar,
         ):
+            task = bar.add_task("preferences", total=len(rows), completed=len(rows) - len(todo), status="")
+            new_pairs = 0
             for row in todo:
-                judged.add(row_key(row), judge_row(row, policy, judge, cfg))
+                result = judge_row(row, policy, judge, cfg)
+                judged.add(row_key(row), result)
+                new_pairs += "pair" in result
+                bar.update(task, advance=1, status=f"{new_pairs} new pairs before balancing")
     stats = PreferenceStats()
     pairs = finish_pairs((done[row_key(row)] for row in rows), cfg, stats)
     write_jsonl(out_jsonl, pairs)

@@ -117,6 +117,22 @@ def test_build_preferences_with_scripted_policy_and_judge(tmp_path: Path):
     assert GENERAL_JUDGE != UNSAFE_JUDGE
 
 
+def test_build_preferences_reports_progress(tmp_path: Path, monkeypatch, capsys):
+    monkeypatch.setenv("SPECSTACK_NO_PROGRESS", "0")  # off a terminal: a plain line every 10%
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in PROMPTS), encoding="utf-8")
+    with ScriptedChat(reply=scripted_policy()) as policy, ScriptedChat(reply=scripted_judge) as judge:
+        cfg = PreferenceConfig(policy=EndpointConfig(url=policy.url), judge=EndpointConfig(url=judge.url),
+                               max_length_ratio=3.0, max_longer_share=1.0)  # fmt: skip
+        build_preferences(prompts, tmp_path / "pairs.jsonl", cfg)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("preferences: ")]
+    assert len(lines) == 4 and lines[0].startswith("preferences: 1/4 (")  # one line per prompt (25% each)
+    assert lines[-1].startswith("preferences: 4/4 (") and lines[-1].endswith(
+        "s) 2 new pairs before balancing"
+    )
+
+
 def test_build_preferences_resumes_without_asking_again(tmp_path: Path):
     prompts = tmp_path / "prompts.jsonl"
     prompts.write_text(
