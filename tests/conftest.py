@@ -1,8 +1,10 @@
-"""Shared fixtures: a tiny random-weight Qwen3 target with the demo tokenizer and chat template."""
+"""Shared fixtures: a tiny random-weight Qwen3 target with the demo tokenizer and chat template, and a check
+that no engine process outlives the session."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,20 @@ TINY_TEXTS = [
     '{"name": "search_items", "arguments": {"query": "диван", "city": "Казань"}}',
     "Ответ: 1250. Скидка 15% от 2 000 ₽ составляет 300 ₽.",
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_engine_left_behind() -> Iterator[None]:
+    """Fail the run, after killing them, when engine processes this session started outlive it."""
+    import psutil
+
+    from tests.engine_leftovers import find_leftovers, kill_leftovers, tag_session
+
+    session, since = tag_session(), psutil.Process().create_time()
+    yield
+    named = kill_leftovers(find_leftovers(os.getpid(), since, session))
+    if named:
+        pytest.fail("engine processes left running (killed now): " + "; ".join(named), pytrace=False)
 
 
 @pytest.fixture(scope="session")
