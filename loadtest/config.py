@@ -94,6 +94,17 @@ class GatewayPoolConfig(StrictModel):
     api_key: str | None = Field(None, description="Bearer key for the gateway, if it checks keys.")
 
 
+class SloConfig(StrictModel):
+    """A service-level objective per request; goodput is the share (and rate) of requests that meet it."""
+
+    ttft_ms: float | None = Field(
+        None, gt=0, description="Longest time to first token that still counts as good."
+    )
+    tpot_ms: float | None = Field(
+        None, gt=0, description="Longest time per output token that still counts as good."
+    )
+
+
 class LoadtestConfig(StrictModel):
     """Speculative vs plain under load: batch-size sweep, fixed-rate runs, capacity probe, report."""
 
@@ -146,6 +157,10 @@ class LoadtestConfig(StrictModel):
         ge=1,
         description="Load-generating processes per fixed-rate run (arrivals dealt round-robin) for rates "
         "one process cannot generate.",
+    )
+    slo: SloConfig = Field(
+        default_factory=SloConfig,
+        description="Goodput's objective (as `vllm bench serve --goodput`); none: no goodput.",
     )
     stops_paying_below: float = Field(
         1.05,

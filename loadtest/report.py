@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest.records import CSV_FIELDS
+from loadtest.stats import bootstrap_ratio, e2e_rows, median_col0, sum_ratio, token_rate_rows
 from specstack.io import atomic_write_json, atomic_write_text, read_jsonl, write_jsonl
 
 SCHEMA_VERSION = 1
@@ -30,8 +31,18 @@ def _tau(summary: dict) -> float | None:
     return (summary.get("tau") or {}).get("tau")
 
 
-def compare_sweep(phases: list[dict], baseline: str = "plain", candidate: str = "spec") -> list[dict]:
-    """One row per concurrency level both deployments ran: speedups and τ."""
+def _by_phase(records: list[dict] | None) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for r in records or ():
+        out.setdefault(r.get("phase", ""), []).append(r)
+    return out
+
+
+def compare_sweep(phases: list[dict], baseline: str = "plain", candidate: str = "spec",
+                  records: list[dict] | None = None) -> list[dict]:  # fmt: skip
+    """One row per concurrency level both deployments ran: speedups (with a 95% bootstrap interval over the
+    requests when `records` are given) and τ."""
+    recs = _by_phase(records)
     by = {(p["deployment"], p["concurrency"]): p for p in phases if p["kind"] == "sweep"}
     levels = sorted({c for d, c in by if d == baseline} & {c for d, c in by if d == candidate})
     rows = []
@@ -43,6 +54,10 @@ def compare_sweep(phases: list[dict], baseline: str = "plain", candidate: str = 
             "concurrency": c,
             "phases": {baseline: b["id"], candidate: s["id"]},
             "speedup": _ratio(ss.get("output_throughput"), bs.get("output_throughput")),
+            "speedup_ci": bootstrap_ratio(
+                token_rate_rows(recs.get(s["id"], [])), token_rate_rows(recs.get(b["id"], [])), sum_ratio
+            ),
+            "n": {baseline: bs["ok"], candidate: ss["ok"]},
             "speedup_e2e_p50": _ratio(_p(bs, "e2e_ms"), _p(ss, "e2e_ms")),
             "speedup_tpot_p50": _ratio(_p(bs, "tpot_ms"), _p(ss, "tpot_ms")),
             "tau": _tau(ss),
@@ -60,8 +75,11 @@ def compare_sweep(phases: list[dict], baseline: str = "plain", candidate: str = 
     return rows
 
 
-def compare_fixed(phases: list[dict], baseline: str = "plain", candidate: str = "spec") -> list[dict]:
-    """One row per fixed-rate label both deployments ran: response-time speedups at that rate."""
+def compare_fixed(phases: list[dict], baseline: str = "plain", candidate: str = "spec",
+                  records: list[dict] | None = None) -> list[dict]:  # fmt: skip
+    """One row per fixed-rate label both deployments ran: response-time speedups at that rate (the median's
+    with a 95% bootstrap interval when `records` are given)."""
+    recs = _by_phase(records)
     by = {(p["label"], p["deployment"]): p for p in phases if p["kind"] == "fixed_rate"}
     rows = []
     for label in dict.fromkeys(lbl for lbl, _ in by):
@@ -74,6 +92,10 @@ def compare_fixed(phases: list[dict], baseline: str = "plain", candidate: str = 
             "rate": b["rate"],
             "phases": {baseline: b["id"], candidate: s["id"]},
             "speedup_e2e_p50": _ratio(_p(bs, "e2e_ms"), _p(ss, "e2e_ms")),
+            "speedup_e2e_p50_ci": bootstrap_ratio(
+                e2e_rows(recs.get(b["id"], [])), e2e_rows(recs.get(s["id"], [])), median_col0
+            ),
+            "n": {baseline: bs["ok"], candidate: ss["ok"]},
             "speedup_e2e_mean": _ratio(_p(bs, "e2e_ms", "mean"), _p(ss, "e2e_ms", "mean")),
             "speedup_e2e_p90": _ratio(_p(bs, "e2e_ms", "p90"), _p(ss, "e2e_ms", "p90")),
             "speedup_ttft_p50": _ratio(_p(bs, "ttft_ms"), _p(ss, "ttft_ms")),
@@ -108,10 +130,12 @@ def build_report(
     phases: list[dict],
     capacity: dict[str, Any] | None,
     stops_paying_below: float,
+    records: list[dict] | None = None,
 ) -> dict[str, Any]:
-    """The report.json object (see docs/loadtest.md for the schema)."""
-    sweep = compare_sweep(phases)
-    fixed = compare_fixed(phases)
+    """The report.json object (see docs/loadtest.md for the schema); `records` (the requests) give the
+    speedups their confidence intervals."""
+    sweep = compare_sweep(phases, records=records)
+    fixed = compare_fixed(phases, records=records)
     stop, cross = crossover(sweep, stops_paying_below)
     first = sweep[0] if sweep else None
     configured = next((r for r in fixed if r["label"] == "configured"), None)
@@ -121,6 +145,8 @@ def build_report(
     summary = {
         "batch1_concurrency": first["concurrency"] if first else None,
         "speedup_batch1": first["speedup"] if first else None,
+        "speedup_batch1_ci": first.get("speedup_ci") if first else None,
+        "n_batch1": first.get("n") if first else None,
         "speedup_batch1_e2e_p50": first["speedup_e2e_p50"] if first else None,
         "tau_batch1": first["tau"] if first else None,
         "fixed_rate": configured["rate"] if configured else None,
@@ -180,10 +206,11 @@ def rerender(out_dir: str | Path) -> Path:
 
     out = Path(out_dir)
     old = json.loads((out / "report.json").read_text(encoding="utf-8"))
+    records = list(read_jsonl(out / "requests.jsonl"))
     report = build_report(old["config"], old["deployments"], old["phases"], old.get("capacity"),
-                          old["config"].get("stops_paying_below", 1.05))  # fmt: skip
+                          old["config"].get("stops_paying_below", 1.05), records)  # fmt: skip
     report["created_unix"] = old.get("created_unix", report["created_unix"])
-    return write_report(report, list(read_jsonl(out / "requests.jsonl")), out)
+    return write_report(report, records, out)
 
 
 # ---- Markdown -------------------------------------------------------------------------------------------
@@ -197,6 +224,14 @@ def _f(v: float | None, digits: int = 1, suffix: str = "") -> str:
 
 def _x(v: float | None) -> str:
     return _f(v, 2, "x")
+
+
+def _ci(ci: list[float] | None) -> str:
+    return f"[{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "–"
+
+
+def _n(n: dict | None) -> str:
+    return f"{n.get('plain', '–')}/{n.get('spec', '–')} plain/spec requests" if n else "–"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
@@ -254,7 +289,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             sp = _phase(report, r["phases"]["spec"])["summary"]
             rows.append([
                 str(r["concurrency"]), f"{b['ok']}/{sp['ok']}", _f(b.get("output_throughput")),
-                _f(sp.get("output_throughput")), _x(r["speedup"]), _x(r["speedup_e2e_p50"]),
+                _f(sp.get("output_throughput")), _x(r["speedup"]), _ci(r.get("speedup_ci")), _x(r["speedup_e2e_p50"]),
                 f"{_f(_p(b, 'e2e_ms'), 0)} / {_f(_p(sp, 'e2e_ms'), 0)}",
                 f"{_f(_p(b, 'e2e_ms', 'p99'), 0)} / {_f(_p(sp, 'e2e_ms', 'p99'), 0)}",
                 f"{_f(_p(b, 'ttft_ms'), 0)} / {_f(_p(sp, 'ttft_ms'), 0)}",
@@ -262,7 +297,7 @@ def render_markdown(report: dict[str, Any]) -> str:
                 f"{_f(_p(b, 'itl_ms'))} / {_f(_p(sp, 'itl_ms'))}", _f(r["tau"], 2),
             ])  # fmt: skip
         out.append(_table(
-            ["batch", "ok plain/spec", "plain tok/s", "spec tok/s", "speedup (tok/s)", "speedup (E2E p50)",
+            ["batch", "n plain/spec", "plain tok/s", "spec tok/s", "speedup (tok/s)", "95% CI", "speedup (E2E p50)",
              "E2E p50 plain/spec", "E2E p99 plain/spec", "TTFT p50", "TPOT p50", "ITL p50", "τ"], rows))  # fmt: skip
         out.append("")
         if any(r.get("speedup_gateway") is not None for r in sweep):
@@ -303,8 +338,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         for r in report["comparison"]["fixed_rate"]:
             out.append(
                 f"- {r['label']} {r['rate']:.3g} req/s: speedup (plain / spec median response time) "
-                f"**{_x(r['speedup_e2e_p50'])}** (mean {_x(r['speedup_e2e_mean'])}, p90 {_x(r['speedup_e2e_p90'])}, "
-                f"TTFT p50 {_x(r['speedup_ttft_p50'])})."
+                f"**{_x(r['speedup_e2e_p50'])}** (95% CI {_ci(r.get('speedup_e2e_p50_ci'))}, n = "
+                f"{(r.get('n') or {}).get('plain', '–')}/{(r.get('n') or {}).get('spec', '–')} plain/spec; mean "
+                f"{_x(r['speedup_e2e_mean'])}, p90 {_x(r['speedup_e2e_p90'])}, TTFT p50 {_x(r['speedup_ttft_p50'])})."
             )
         out.append("")
         for name, caption in (
@@ -330,7 +366,8 @@ def render_markdown(report: dict[str, Any]) -> str:
     stop = s.get("stops_paying_at")
     lines = [
         f"- Speedup at batch {c1 if c1 is not None else 1}: **{_x(s.get('speedup_batch1'))}** output throughput "
-        f"(median E2E {_x(s.get('speedup_batch1_e2e_p50'))}), τ = {_f(s.get('tau_batch1'), 2)}.",
+        f"(95% CI {_ci(s.get('speedup_batch1_ci'))}, n = {_n(s.get('n_batch1'))}; median E2E "
+        f"{_x(s.get('speedup_batch1_e2e_p50'))}), τ = {_f(s.get('tau_batch1'), 2)}.",
     ]
     if s.get("fixed_rate") is not None:
         lines.append(

@@ -99,7 +99,8 @@ class LoadtestSession:
         finally:
             self.progress.remove_task(task)
         after = prom.scrape(target.url, target.api_key)
-        summary = summarize(result.records, result.wall_s, phase.rate if phase.scenario == "open" else None)
+        summary = summarize(result.records, result.wall_s, phase.rate if phase.scenario == "open" else None,
+                            slo=self.cfg.slo.model_dump())  # fmt: skip
         entry = {
             "id": phase.id,
             "kind": phase.kind,
@@ -182,6 +183,7 @@ class LoadtestSession:
             self.phases,
             self.capacity,
             self.cfg.stops_paying_below,
+            self.records,
         )
         return write_report(report, self.records, self.out_dir)
 

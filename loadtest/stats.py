@@ -1,7 +1,9 @@
-"""Summaries of one phase's records: latency percentiles, throughput, offered vs achieved rate, τ, queue trend."""
+"""Summaries of one phase's records: latency percentiles, throughput (output, input, total), goodput against
+an SLO, offered vs achieved rate, τ, queue trend; and bootstrap confidence intervals for speedups."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -67,14 +69,88 @@ def tau_summary(records: list[dict]) -> dict[str, Any] | None:
     }
 
 
+BOOTSTRAP_RESAMPLES = 2000
+CONFIDENCE = 0.95
+
+
+def bootstrap_ratio(
+    numerator: np.ndarray,
+    denominator: np.ndarray,
+    statistic: Callable[[np.ndarray], np.ndarray],
+    seed: int = 0,
+) -> list[float] | None:
+    """95% percentile-bootstrap interval of statistic(numerator) / statistic(denominator).
+
+    Each sample's rows (requests; one column per quantity) are resampled with replacement, independently,
+    `BOOTSTRAP_RESAMPLES` times; `statistic` maps an array of shape (resamples, rows, columns) to (resamples,).
+    None when either sample has fewer than 2 rows."""
+    if len(numerator) < 2 or len(denominator) < 2:
+        return None
+    rng = np.random.default_rng(seed)
+    num = numerator[rng.integers(0, len(numerator), (BOOTSTRAP_RESAMPLES, len(numerator)))]
+    den = denominator[rng.integers(0, len(denominator), (BOOTSTRAP_RESAMPLES, len(denominator)))]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = statistic(num) / statistic(den)
+    ratios = ratios[np.isfinite(ratios)]
+    if not len(ratios):
+        return None
+    tail = (1 - CONFIDENCE) / 2
+    return [float(np.quantile(ratios, tail)), float(np.quantile(ratios, 1 - tail))]
+
+
+def token_rate_rows(records: list[dict]) -> np.ndarray:
+    """(output tokens, E2E seconds) per successful request: a closed loop's throughput is their sums' ratio."""
+    return np.array(
+        [[r.get("output_tokens") or 0, r["e2e_ms"] / 1000] for r in records if r.get("ok")], dtype=float
+    )
+
+
+def e2e_rows(records: list[dict]) -> np.ndarray:
+    return np.array([[r["e2e_ms"]] for r in records if r.get("ok")], dtype=float)
+
+
+def sum_ratio(x: np.ndarray) -> np.ndarray:
+    """Σ column 0 / Σ column 1 per resample (tokens per second of E2E)."""
+    return x[..., 0].sum(-1) / x[..., 1].sum(-1)
+
+
+def median_col0(x: np.ndarray) -> np.ndarray:
+    return np.median(x[..., 0], axis=-1)
+
+
+def goodput(
+    records: list[dict], duration: float, ttft_ms: float | None, tpot_ms: float | None
+) -> dict | None:
+    """Requests that succeeded within the SLO (TTFT and TPOT at most the given ms; None: not checked): their
+    share of the requests sent and their rate per second. None without an SLO."""
+    if ttft_ms is None and tpot_ms is None:
+        return None
+    sent = [r for r in records if not r.get("dropped") and r.get("sent_s") is not None]
+    good = [
+        r for r in sent if r.get("ok")
+        and (ttft_ms is None or (r.get("ttft_ms") is not None and r["ttft_ms"] <= ttft_ms))
+        and (tpot_ms is None or r.get("tpot_ms") is None or r["tpot_ms"] <= tpot_ms)
+    ]  # fmt: skip
+    return {
+        "ttft_ms": ttft_ms,
+        "tpot_ms": tpot_ms,
+        "good": len(good),
+        "share": len(good) / len(sent) if sent else None,
+        "rate": len(good) / duration if duration > 0 else None,
+    }
+
+
 def summarize(
-    records: list[dict], wall_s: float | None = None, offered_rate: float | None = None
-) -> dict[str, Any]:
-    """Everything the report says about one phase (times in ms, rates per second)."""
+    records: list[dict], wall_s: float | None = None, offered_rate: float | None = None,
+    slo: dict[str, float | None] | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    """Everything the report says about one phase (times in ms, rates per second); `slo` (ttft_ms, tpot_ms)
+    adds goodput."""
     sent = [r for r in records if not r.get("dropped") and r.get("sent_s") is not None]
     ok = [r for r in sent if r.get("ok")]
     errors = [r for r in records if not r.get("ok")]
     out_tokens = sum(r.get("output_tokens") or 0 for r in ok)
+    in_tokens = sum(r.get("prompt_tokens") or 0 for r in ok)
     start = min((r["sent_s"] for r in sent), default=0.0)
     end = max((r["end_s"] for r in ok if r.get("end_s") is not None), default=start)
     duration = end - start
@@ -90,12 +166,16 @@ def summarize(
         "output_tokens": out_tokens,
         "request_throughput": len(ok) / duration if duration > 0 else None,
         "output_throughput": out_tokens / duration if duration > 0 else None,
+        "input_tokens": in_tokens,
+        "input_throughput": in_tokens / duration if duration > 0 else None,
+        "total_throughput": (in_tokens + out_tokens) / duration if duration > 0 else None,
         "mean_output_tokens": out_tokens / len(ok) if ok else None,
         "ttft_ms": distribution([r["ttft_ms"] for r in ok if r.get("ttft_ms") is not None]),
         "itl_ms": distribution([g for r in ok for g in r.get("itl_ms") or []]),
         "tpot_ms": distribution([r["tpot_ms"] for r in ok if r.get("tpot_ms") is not None]),
         "e2e_ms": distribution([r["e2e_ms"] for r in ok]),
         "tau": tau_summary(ok),
+        "goodput": goodput(records, duration, **(slo or {"ttft_ms": None, "tpot_ms": None})),
     }
     if offered_rate is not None:
         sends = [r["sent_s"] for r in sent]
