@@ -6,12 +6,18 @@ double) answering at once, so the difference to "direct" is the proxy's own cost
 - direct:  client -> fake engine
 - gateway: client -> `specstack serve gateway` (API key auth, metrics, access log, as deployed) -> fake engine
 - litellm: client -> LiteLLM proxy (`litellm --config`, if installed: --litellm BIN or on PATH) -> fake engine
+- gateway@REF (--baseline-ref REF): the gateway as it was at git commit REF (a worktree), for before/after
+  comparisons on the same machine in the same run
+- gateway+redis (--redis-server BIN, default $REDIS_SERVER): the gateway with the bench key rate-limited
+  (limits far above the load) and its limits shared through a real redis-server: every request takes from
+  Redis's buckets (admission, token reservation, settlement)
 
 Each target runs in its own process on loopback. Fixed rate: open loop, constant arrivals (default 12 rps,
 the reference deployment's rate), non-streaming chat and streaming chat. Max rate: closed loop at a fixed
 concurrency for a few seconds. Prints a table, writes bench/results/gateway.json.
 
-    python bench/gateway.py [--rate 12] [--duration 20] [--litellm /path/to/bin/litellm]
+    python bench/gateway.py [--rate 12] [--duration 20] [--litellm /path/to/bin/litellm] [--baseline-ref REF]
+                            [--redis-server /path/to/redis-server]
 """
 
 from __future__ import annotations
@@ -49,9 +55,10 @@ GOAL_P99_ADDED_MS = 2.0
 
 
 # ---------------------------------------------------------------------------------------------- processes
-def _start(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.Popen:
+def _start(argv: list[str], env: dict[str, str] | None = None, log: Path | None = None,
+           cwd: Path = ROOT) -> subprocess.Popen:  # fmt: skip
     out = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed with the process
-    return subprocess.Popen(argv, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+    return subprocess.Popen(argv, cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
                             start_new_session=True)  # fmt: skip
 
 
@@ -101,25 +108,86 @@ def _children(pid: int) -> list[int]:
     return [k for kid in kids for k in (kid, *_children(kid))]
 
 
+def _start_gateway(stack: ExitStack, name: str, upstream: str, tmp: Path, targets: dict, pids: dict,
+                   cwd: Path = ROOT, config: dict | None = None) -> None:  # fmt: skip
+    """`specstack serve gateway` from the code in `cwd`, in front of `upstream`, as target `name`."""
+    port = free_port()
+    argv = [sys.executable, "-m", "specstack.cli", "serve", "gateway", "--upstream", upstream, "--model", "demo",
+            "--port", str(port)]  # fmt: skip
+    if config is not None:
+        path = tmp / f"{name}.json"
+        path.write_text(json.dumps({"gateway": config}))
+        argv += ["--config", str(path)]
+    env = {
+        "SPECSTACK_GATEWAY_API_KEYS": f"bench={KEY}",
+        "PYTHONPATH": str(cwd),
+    }  # the code in cwd, not ROOT's
+    proc = _start(argv, env, tmp / f"{name.replace('@', '-')}.log", cwd=cwd)
+    stack.callback(_stop, proc)
+    targets[name] = f"http://127.0.0.1:{port}"
+    _wait_ready(targets[name], proc, name)
+    pids[name] = proc.pid
+
+
+def _worktree(stack: ExitStack, ref: str, tmp: Path) -> Path:
+    """A checkout of `ref` (the gateway before a change), removed at the end."""
+    path = tmp / "baseline"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(path), ref], check=True,
+                   capture_output=True)  # fmt: skip
+    stack.callback(subprocess.run, ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(path)],
+                   capture_output=True)  # fmt: skip
+    return path
+
+
+def _redis(stack: ExitStack, binary: str) -> str:
+    """A throwaway redis-server on loopback: its URL."""
+    import redis
+
+    port = free_port()
+    proc = _start([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+    stack.callback(_stop, proc)
+    client = redis.Redis(port=port)
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            client.ping()
+            return f"redis://127.0.0.1:{port}/0"
+        except redis.ConnectionError:
+            if time.monotonic() > deadline or proc.poll() is not None:
+                raise SystemExit("redis-server did not start") from None
+            time.sleep(0.05)
+
+
 def start_targets(
-    stack: ExitStack, litellm_bin: str | None, tmp: Path
-) -> tuple[dict[str, str], dict[str, int]]:
-    """Start the fake engine, the gateway and (maybe) LiteLLM: name -> base URL, and proxy name -> pid."""
+    stack: ExitStack, litellm_bin: str | None, tmp: Path, baseline_ref: str | None = None,
+    redis_server: str | None = None,
+) -> tuple[dict[str, str], dict[str, int]]:  # fmt: skip
+    """Start the fake engine, the gateway, and (maybe) the gateway at `baseline_ref`, the gateway with limits in
+    Redis and LiteLLM: name -> base URL, and proxy name -> pid."""
     py = sys.executable
-    up_port, gw_port = free_port(), free_port()
+    up_port = free_port()
     upstream = f"http://127.0.0.1:{up_port}"
     up = _start([py, "-m", "tests.fakes.scripted_upstream", "--port", str(up_port), "--no-record"])
     stack.callback(_stop, up)
     _wait_ready(upstream, up, "the fake engine")
     targets = {"direct": upstream}
 
-    gw_env = {"SPECSTACK_GATEWAY_API_KEYS": f"bench={KEY}"}
-    gw = _start([py, "-m", "specstack.cli", "serve", "gateway", "--upstream", upstream, "--model", "demo",
-                 "--port", str(gw_port)], gw_env, tmp / "gateway.log")  # fmt: skip
-    stack.callback(_stop, gw)
-    targets["gateway"] = f"http://127.0.0.1:{gw_port}"
-    _wait_ready(targets["gateway"], gw, "the gateway")
-    pids = {"gateway": gw.pid}
+    pids: dict[str, int] = {}
+    _start_gateway(stack, "gateway", upstream, tmp, targets, pids)
+    if baseline_ref:
+        _start_gateway(
+            stack,
+            f"gateway@{baseline_ref}",
+            upstream,
+            tmp,
+            targets,
+            pids,
+            cwd=_worktree(stack, baseline_ref, tmp),
+        )
+    if redis_server:
+        limits = {"requests_per_second": 100_000, "tokens_per_minute": 1_000_000_000}
+        _start_gateway(stack, "gateway+redis", upstream, tmp, targets, pids,
+                       config={"default_limits": limits, "shared_limits": {"redis_url": _redis(stack, redis_server)}})  # fmt: skip
 
     if litellm_bin:
         lt_port = free_port()
@@ -297,6 +365,9 @@ def main() -> int:
     ap.add_argument("--max-duration", type=float, default=8.0, help="seconds per max-rate run")
     ap.add_argument("--concurrency", type=int, default=32, help="workers of the max-rate run")
     ap.add_argument("--litellm", default=shutil.which("litellm"), help="LiteLLM proxy executable (optional)")
+    ap.add_argument("--baseline-ref", help="also measure the gateway as it was at this git commit")
+    ap.add_argument("--redis-server", default=os.environ.get("REDIS_SERVER"),
+                    help="redis-server binary: also measure the gateway with limits shared through Redis")  # fmt: skip
     ap.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "gateway.json")
     a = ap.parse_args()
 
@@ -305,7 +376,7 @@ def main() -> int:
     print(f"[bench] the gateway's Python path, in-process, engine call stubbed: {results['app_path_cpu_us']:.0f} us "
           "CPU per request", flush=True)  # fmt: skip
     with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        targets, pids = start_targets(stack, a.litellm, Path(tmp))
+        targets, pids = start_targets(stack, a.litellm, Path(tmp), a.baseline_ref, a.redis_server)
         results["targets"] = {name: {} for name in targets}
         for mode, stream in (("chat", False), ("chat_stream", True)):
             print(f"[bench] {mode}: {a.rate:g} rps to each of {', '.join(targets)}, interleaved, {a.duration:g} s",
