@@ -168,6 +168,12 @@ class Timeouts(StrictModel):
     client_body_s: float = Field(
         30.0, gt=0, description="Longest wait for the next piece of a client's request body (408 after)."
     )
+    client_header_s: float = Field(
+        10.0,
+        gt=0,
+        description="A connection must send complete request headers this soon after connecting (and after the "
+        "first byte of each later request), or it is closed (slowloris).",
+    )
 
 
 class HealthChecks(StrictModel):

@@ -21,6 +21,7 @@ import uvicorn
 from serving.gateway.app import create_app
 from serving.gateway.auth import KeyStore
 from serving.gateway.config import GatewayConfig
+from serving.gateway.protocol import with_header_timeout
 from specstack.errors import SpecstackError
 from specstack.net import port_in_use
 
@@ -40,6 +41,7 @@ class GatewayServer(uvicorn.Server):
             lifespan="on",
             server_header=False,
             limit_concurrency=cfg.limits.max_connections,
+            http=with_header_timeout(cfg.timeouts.client_header_s),
         )
         super().__init__(config)
 

@@ -194,6 +194,17 @@ def test_a_client_that_sends_its_body_slowly_is_cut(up):
         assert answer.startswith(b"HTTP/1.1 408") and b"request_timeout" in answer
 
 
+@pytest.mark.parametrize("sent", [b"", b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nX-Slow: a"])
+def test_a_connection_without_complete_headers_is_closed(up, sent):
+    with running_gateway(one_model(up.url), timeouts={"client_header_s": 0.5}) as gw:
+        port = int(gw.url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+            s.sendall(sent)
+            t = time.monotonic()
+            assert s.recv(4096) == b""  # closed by the gateway, not by this client's 5 s timeout
+            assert time.monotonic() - t < 3
+
+
 def test_a_client_that_stops_reading_releases_its_engine_slot_at_the_deadline(up):
     up.script.tokens = 300_000  # ~40 MB, at once: the socket buffers fill long before the deadline
     with running_gateway(one_model(up.url), timeouts={"total_s": 4.0}) as gw:
