@@ -238,7 +238,10 @@ def target_weights(model_dir: str) -> dict[str, torch.Tensor]:
 def train(cfg: DraftConfig, *, stop_after: int | None = None, retrain: bool = False) -> Path:
     """Train (or resume) the draft head and export it to cfg.output_dir; returns that directory."""
     if cfg.backend != "native":
-        raise SpecstackError("backend 'specforge' runs on GPU nodes: use `specstack draft specforge`")
+        raise SpecstackError(
+            "backend 'specforge' runs on GPU nodes: `specstack draft train --backend specforge` writes its "
+            "config and launch script (add --launch on the node)"
+        )
     key = run_key(cfg)
     out_dir, run_dir = Path(cfg.output_dir), Path(cfg.run_dir)
     if not retrain and is_built(out_dir, key):
