@@ -13,7 +13,7 @@ from pathlib import Path
 from specstack.errors import SpecstackError
 
 DOC_SEPARATOR = "\n\n\n\n"
-"""The document separator of the demo corpus' raw-text files (`specstack.demo.corpus.DOC_SEPARATOR`)."""
+"""The document separator of raw-text corpus files (the demo corpus writes them with it)."""
 
 
 def read_documents(path: str | Path) -> list[str]:

@@ -165,12 +165,8 @@ class FailedAuthLimiter:
         if bucket.level >= bucket.capacity:
             del self._buckets[address]
         elif wait > 0:
-            retry_after = max(1, math.ceil(wait))
-            raise GatewayError(
-                429,
-                f"Too many failed API key checks from this address; retry after {retry_after} s.",
-                code="too_many_failed_auth",
-                headers={"Retry-After": str(retry_after)},
+            raise _retry_later(
+                "Too many failed API key checks from this address", "too_many_failed_auth", wait
             )
 
     def failed(self, address: str) -> None:
@@ -183,10 +179,12 @@ class FailedAuthLimiter:
 
 
 def _too_many(key: ApiKey, what: str, wait: float) -> GatewayError:
+    return _retry_later(f"Rate limit reached for key '{key.name}' ({what})", "rate_limit_exceeded", wait)
+
+
+def _retry_later(reason: str, code: str, wait: float) -> GatewayError:
+    """429 with Retry-After: `wait` seconds rounded up to whole ones (at least 1)."""
     retry_after = max(1, math.ceil(wait))
     return GatewayError(
-        429,
-        f"Rate limit reached for key '{key.name}' ({what}); retry after {retry_after} s.",
-        code="rate_limit_exceeded",
-        headers={"Retry-After": str(retry_after)},
+        429, f"{reason}; retry after {retry_after} s.", code=code, headers={"Retry-After": str(retry_after)}
     )

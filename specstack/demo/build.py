@@ -24,13 +24,6 @@ from specstack.io import atomic_directory, read_jsonl
 console = Console(stderr=True)
 
 
-def read_documents(path: Path) -> list[str]:
-    """The documents of one of the corpus' raw-text files."""
-    from specstack.demo.corpus import split_documents
-
-    return split_documents(path.read_text(encoding="utf-8"))
-
-
 def corpus_dir(cfg: DemoConfig) -> Path:
     return cfg.out_dir / "corpus"
 

@@ -7,11 +7,11 @@ import re
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-T = TypeVar("T")
+from adaptation.corpus import DOC_SEPARATOR  # the raw-text format the adaptation reads
 
-DOC_SEPARATOR = "\n\n\n\n"
-"""Between two raw-text documents: three blank lines. Documents themselves hold at most two in a row
-(PEP 8 spacing in code), never start or end with a newline, so `split_documents` recovers them exactly."""
+T = TypeVar("T")
+# DOC_SEPARATOR is three blank lines. Documents themselves hold at most two in a row (PEP 8 spacing in code)
+# and never start or end with a newline, so `split_documents` recovers them exactly.
 
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 
