@@ -159,7 +159,9 @@ def test_lossless_against_plain_greedy(dirs, client, spec_engine) -> None:
 
 
 def test_crash_while_loading_is_one_line_and_leaves_nothing(dirs, tmp_path: Path) -> None:
-    """Weights with a valid header but truncated data: the checks pass, vLLM dies loading them."""
+    """Truncated weights are caught before launch; weights that disagree with config.json (the checks do not
+    compare shapes) pass the checks and vLLM dies loading them: both are one line, and nothing is left."""
+    import json
     import shutil
 
     target = shutil.copytree(dirs[0], tmp_path / "target")
@@ -167,6 +169,14 @@ def test_crash_while_loading_is_one_line_and_leaves_nothing(dirs, tmp_path: Path
     data = weights.read_bytes()
     header_len = int.from_bytes(data[:8], "little")
     weights.write_bytes(data[: 8 + header_len + 100])
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    with pytest.raises(SpecstackError, match="not a readable safetensors file") as e:
+        start_engine(EngineConfig(model=target, port=0), log=None)
+    assert "\n" not in str(e.value) and {p.pid for p in psutil.Process().children(recursive=True)} <= before
+    weights.write_bytes(data)
+    config = json.loads((target / "config.json").read_text())
+    config["intermediate_size"] += 8  # the MLP weights no longer fit the model vLLM builds
+    (target / "config.json").write_text(json.dumps(config))
     cfg = EngineConfig(model=target, port=0, startup_timeout_s=300, stop_grace_s=5)
     before = {p.pid for p in psutil.Process().children(recursive=True)}
     with pytest.raises(SpecstackError) as e:
