@@ -30,6 +30,25 @@ class FixedRateConfig(StrictModel):
     at_capacity: bool = Field(
         True, description="Also run the spec-vs-plain comparison at the rate the capacity probe finds."
     )
+    rates: list[float | Literal["inf"]] = Field(
+        default_factory=list,
+        description="A request-rate sweep: more rates (req/s), each run spec and plain for duration_s; 'inf' "
+        "sends inf_requests at once (as `vllm bench serve --request-rate inf`).",
+    )
+    capacity_fractions: list[float] = Field(
+        default_factory=list,
+        description="Also run at these fractions of the plain deployment's measured capacity (e.g. [0.5, 0.9]); "
+        "needs the capacity probe.",
+    )
+    inf_requests: int = Field(32, ge=1, description="Requests the 'inf' rate sends at once.")
+
+    @model_validator(mode="after")
+    def _positive(self) -> FixedRateConfig:
+        if any(r != "inf" and r <= 0 for r in self.rates):
+            raise ValueError("rates must be > 0 (or 'inf')")
+        if any(not 0 < f <= 2 for f in self.capacity_fractions):
+            raise ValueError("capacity_fractions must be in (0, 2]")
+        return self
 
 
 class SweepConfig(StrictModel):

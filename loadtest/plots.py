@@ -137,7 +137,8 @@ def fixed_rate_latency(report: dict, out: Path) -> str | None:
                             color=COLORS.get(dep), label=f"{dep} (median {np.median(vals):.0f} ms)")  # fmt: skip
             ax.set_xlabel(f"{title} (ms)")
             ax.set_ylabel("fraction of requests")
-            ax.set_title(f"{title} distribution at {comp['rate']:.3g} req/s ({comp['label']})")
+            rate = "all at once" if comp["rate"] is None else f"{comp['rate']:.3g} req/s"
+            ax.set_title(f"{title} distribution, {rate} ({comp['label']})")
             ax.grid(True, alpha=0.3)
             ax.legend(fontsize=8)
     return _save(fig, out / "fixed_rate_latency.png")

@@ -76,7 +76,7 @@ def compare_sweep(phases: list[dict], baseline: str = "plain", candidate: str = 
 
 
 def compare_fixed(phases: list[dict], baseline: str = "plain", candidate: str = "spec",
-                  records: list[dict] | None = None) -> list[dict]:  # fmt: skip
+                  records: list[dict] | None = None, capacity_rate: float | None = None) -> list[dict]:  # fmt: skip
     """One row per fixed-rate label both deployments ran: response-time speedups at that rate (the median's
     with a 95% bootstrap interval when `records` are given)."""
     recs = _by_phase(records)
@@ -90,6 +90,11 @@ def compare_fixed(phases: list[dict], baseline: str = "plain", candidate: str = 
         row = {
             "label": label,
             "rate": b["rate"],
+            "capacity_fraction": b["rate"] / capacity_rate if capacity_rate and b["rate"] else None,
+            "goodput_share": {
+                d: (p["summary"].get("goodput") or {}).get("share")
+                for d, p in ((baseline, b), (candidate, s))
+            },
             "phases": {baseline: b["id"], candidate: s["id"]},
             "speedup_e2e_p50": _ratio(_p(bs, "e2e_ms"), _p(ss, "e2e_ms")),
             "speedup_e2e_p50_ci": bootstrap_ratio(
@@ -135,7 +140,7 @@ def build_report(
     """The report.json object (see docs/loadtest.md for the schema); `records` (the requests) give the
     speedups their confidence intervals."""
     sweep = compare_sweep(phases, records=records)
-    fixed = compare_fixed(phases, records=records)
+    fixed = compare_fixed(phases, records=records, capacity_rate=(capacity or {}).get("rate"))
     stop, cross = crossover(sweep, stops_paying_below)
     first = sweep[0] if sweep else None
     configured = next((r for r in fixed if r["label"] == "configured"), None)
@@ -224,6 +229,16 @@ def _f(v: float | None, digits: int = 1, suffix: str = "") -> str:
 
 def _x(v: float | None) -> str:
     return _f(v, 2, "x")
+
+
+def _rate_label(phase: dict) -> str:
+    if phase["rate"] is None:
+        return f"{phase['label']} (all at once)"
+    return f"{phase['label']} {phase['rate']:.3g}/s ({phase.get('arrival')})"
+
+
+def _pct(share: float | None) -> str:
+    return f"{share:.0%}" if share is not None else "–"
 
 
 def _ci(ci: list[float] | None) -> str:
@@ -324,20 +339,27 @@ def render_markdown(report: dict[str, Any]) -> str:
         rows = []
         for p in fixed_phases:
             sm, rate = p["summary"], p["summary"].get("rate") or {}
+            goodput = sm.get("goodput") or {}
             rows.append([
-                f"{p['label']} {p['rate']:.3g}/s ({p.get('arrival')})", p["deployment"], f"{sm['ok']}/{sm['sent']}",
+                _rate_label(p), p["deployment"], f"{sm['ok']}/{sm['sent']}",
                 _f(rate.get("sent"), 2), _f(rate.get("achieved"), 2), _f(_p(sm, "ttft_ms"), 0),
                 _f(_p(sm, "ttft_ms", "p99"), 0), _f(_p(sm, "itl_ms")), _f(_p(sm, "tpot_ms")),
                 _f(_p(sm, "e2e_ms"), 0), _f(_p(sm, "e2e_ms", "p90"), 0), _f(_p(sm, "e2e_ms", "p99"), 0),
-                _f(sm.get("latency_growth"), 2), _f(_tau(sm), 2), str(sm["errors"]),
+                _f(sm.get("latency_growth"), 2), _f(_tau(sm), 2), _pct(goodput.get("share")), str(sm["errors"]),
             ])  # fmt: skip
         out.append(_table(
             ["rate", "deployment", "ok/sent", "sent/s", "achieved/s", "TTFT p50", "TTFT p99", "ITL p50",
-             "TPOT p50", "E2E p50", "E2E p90", "E2E p99", "E2E growth", "τ", "errors"], rows))  # fmt: skip
+             "TPOT p50", "E2E p50", "E2E p90", "E2E p99", "E2E growth", "τ", "goodput", "errors"], rows))  # fmt: skip
+        slo = cfg.get("slo") or {}
+        if slo.get("ttft_ms") or slo.get("tpot_ms"):
+            out += ["", f"Goodput: share of requests sent that met the SLO (TTFT <= {slo.get('ttft_ms') or '–'} ms, "
+                    f"TPOT <= {slo.get('tpot_ms') or '–'} ms)."]  # fmt: skip
         out.append("")
         for r in report["comparison"]["fixed_rate"]:
+            share = f" ({r['capacity_fraction']:.0%} of plain capacity)" if r.get("capacity_fraction") else ""
+            rate = "all at once" if r["rate"] is None else f"{r['rate']:.3g} req/s{share}"
             out.append(
-                f"- {r['label']} {r['rate']:.3g} req/s: speedup (plain / spec median response time) "
+                f"- {r['label']}, {rate}: speedup (plain / spec median response time) "
                 f"**{_x(r['speedup_e2e_p50'])}** (95% CI {_ci(r.get('speedup_e2e_p50_ci'))}, n = "
                 f"{(r.get('n') or {}).get('plain', '–')}/{(r.get('n') or {}).get('spec', '–')} plain/spec; mean "
                 f"{_x(r['speedup_e2e_mean'])}, p90 {_x(r['speedup_e2e_p90'])}, TTFT p50 {_x(r['speedup_ttft_p50'])})."

@@ -161,14 +161,39 @@ class LoadtestSession:
                               base_url=target.url, model=target.model, scenario="closed", concurrency=c,
                               n_requests=cfg.sweep.requests_at(c), duration_s=cfg.sweep.duration_s)  # fmt: skip
                 self.run(phase, target, cfg.seed + c * ORDER_SEED_SPAN)
-        fr = cfg.fixed_rate
-        if fr is not None:
-            self.run(self._open_phase("fixed_rate", target, fr.rate, fr.arrival, fr.duration_s, "configured"),
-                     target, cfg.seed + 1)  # fmt: skip
-            cap = (self.capacity or {}).get("rate")
-            if fr.at_capacity and cap:
-                self.run(self._open_phase("fixed_rate", target, cap, fr.arrival, fr.duration_s, "capacity"),
-                         target, cfg.seed + 2)  # fmt: skip
+        for i, (label, rate) in enumerate(self.fixed_rates()):
+            if rate == "inf":
+                phase = self._burst_phase(target, cfg.fixed_rate.inf_requests)
+            else:
+                phase = self._open_phase("fixed_rate", target, rate, cfg.fixed_rate.arrival, cfg.fixed_rate.duration_s,
+                                         label)  # fmt: skip
+            self.run(phase, target, cfg.seed + 1 + i)
+
+    def fixed_rates(self) -> list[tuple[str, float | str]]:
+        """(label, rate) of every fixed-rate run: the configured rate, the capacity and its fractions (once the
+        probe has run), and the sweep's rates ('inf' last)."""
+        fr = self.cfg.fixed_rate
+        if fr is None:
+            return []
+        out: list[tuple[str, float | str]] = [("configured", fr.rate)]
+        cap = (self.capacity or {}).get("rate")
+        if cap:
+            if fr.at_capacity:
+                out.append(("capacity", cap))
+            out += [(f"{f:g}x capacity", f * cap) for f in fr.capacity_fractions]
+        out += [(f"sweep {r:g}/s", r) for r in fr.rates if r != "inf"]
+        if "inf" in fr.rates:
+            out.append(("inf", "inf"))
+        return out
+
+    def _burst_phase(self, target: Target, n: int) -> Phase:
+        """Request rate 'inf': `n` requests sent at once (every arrival at t = 0)."""
+        fr = self.cfg.fixed_rate
+        assert fr is not None
+        return Phase(id=f"fixed_rate/inf/{target.name}/r=inf", kind="fixed_rate", deployment=target.name,
+                     base_url=target.url, model=target.model, scenario="open", rate=None, arrival="burst",
+                     duration_s=0.0, schedule=[0.0] * n, max_inflight=max(n, fr.max_inflight),
+                     drain_timeout_s=fr.drain_timeout_s, label="inf")  # fmt: skip
 
     def _capacity_step(self, target: Target, rate: float) -> dict:
         c = self.cfg.capacity

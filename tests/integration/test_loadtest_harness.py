@@ -102,8 +102,10 @@ def test_runner_report_against_spec_and_plain_doubles(tmp_path):
         cfg = LoadtestConfig(
             plain_url=plain, spec_url=spec, dataset=str(data), max_tokens=12, warmup_requests=0,
             sweep={"concurrencies": [1, 2], "rounds": 2},
-            fixed_rate={"rate": 4.0, "arrival": "constant", "duration_s": 2.0},
+            fixed_rate={"rate": 4.0, "arrival": "constant", "duration_s": 2.0, "rates": [2.0, "inf"],
+                        "capacity_fractions": [0.5], "inf_requests": 4},
             capacity={"start_rate": 4.0, "factor": 2.0, "refine_steps": 0, "step_duration_s": 2.0},
+            slo={"ttft_ms": 1000.0},
             out_dir=str(tmp_path / "out"),
         )  # fmt: skip
         md = run_loadtest(cfg, show_progress=False)
@@ -120,7 +122,15 @@ def test_runner_report_against_spec_and_plain_doubles(tmp_path):
     assert s["speedup_fixed_rate"] > 1.5
     assert s["capacity_rate"] is not None  # 2 slots x 4.2/s: 4 holds, 8 does not
     labels = {p["label"] for p in report["phases"] if p["kind"] == "fixed_rate"}
-    assert labels == {"configured", "capacity"}
+    assert labels == {"configured", "capacity", "0.5x capacity", "sweep 2/s", "inf"}
+    rows = {r["label"]: r for r in report["comparison"]["fixed_rate"]}
+    assert rows["0.5x capacity"]["capacity_fraction"] == pytest.approx(0.5)
+    assert rows["capacity"]["capacity_fraction"] == pytest.approx(1.0) and rows["inf"]["rate"] is None
+    burst = [p for p in report["phases"] if p["label"] == "inf"]
+    assert [p["summary"]["sent"] for p in burst] == [4, 4]  # all at once, spec and plain
+    assert all(p["summary"]["goodput"]["share"] is not None for p in report["phases"])
+    text = (out / "report.md").read_text()
+    assert "all at once" in text and "50% of plain capacity" in text and "goodput" in text
     for p in report["phases"]:
         assert p["summary"]["errors"] == 0, p["id"]
         if p["deployment"] == "plain":
