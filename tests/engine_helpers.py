@@ -29,8 +29,8 @@ def demo_models_missing(what: str) -> NoReturn:
 def build_engine_dirs(root: Path) -> tuple[Path, Path]:
     """A tiny random Qwen3 that vLLM's CPU build can serve (head_dim 32, 8 layers so EAGLE-3's default aux
     layers 2, 4, 5 are distinct) with the demo tokenizer and chat template, and a random EAGLE-3 draft."""
-    from serving.engines.random_draft import write_random_eagle3_draft
     from tests.conftest import TINY_TEXTS
+    from tests.random_draft import write_random_eagle3_draft
     from tests.tiny_models import ModelShape, build_tiny_model_dir
 
     shape = ModelShape(

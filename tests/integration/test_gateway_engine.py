@@ -44,8 +44,8 @@ TOOLS = [
 
 
 def _tiny_dirs(root: Path) -> tuple[Path, Path]:
-    from serving.engines.random_draft import write_random_eagle3_draft
     from tests.conftest import TINY_TEXTS
+    from tests.random_draft import write_random_eagle3_draft
     from tests.tiny_models import ModelShape, build_tiny_model_dir
 
     shape = ModelShape(hidden_size=64, num_hidden_layers=8, num_attention_heads=2, num_key_value_heads=1,

@@ -18,9 +18,9 @@ import pytest
 from serving.engines import EngineConfig, launch, plan, start_engine
 from serving.engines.checks import check_port_free
 from serving.engines.command import EngineCommand
-from serving.engines.random_draft import write_random_eagle3_draft
 from specstack.errors import SpecstackError
 from specstack.net import free_port
+from tests.random_draft import write_random_eagle3_draft
 
 FAKE_ENGINE = textwrap.dedent(
     """

@@ -1,6 +1,6 @@
 """A random-weight EAGLE-3 draft for a target, in the SpecForge/SGLang layout vLLM and SGLang load.
 
-For smoke tests and benchmarks of the serving path before a trained draft exists: it proposes junk, so
+A test helper, for smoke tests of the serving path before a trained draft exists: it proposes junk, so
 τ stays near 1 (only the bonus token), but the engine runs the full speculative step, and greedy output
 must still equal plain greedy output. Trained drafts come from draft_training/.
 """
