@@ -130,18 +130,30 @@ def prune_tokenizer(
     say (a BPE's ids follow its merge order, so they are its own training text's most frequent tokens);
     raises a one-line error when `tokenizer` is not a byte-level BPE."""
     require_byte_level_bpe(tokenizer, source)
+    counts = {name: count_tokens(tokenizer, documents) for name, documents in corpora.items()}
+    return prune_by_counts(tokenizer, counts, coverage, candidate, protected_ids)
+
+
+def prune_by_counts(
+    tokenizer: Tokenizer,
+    counts: Mapping[str, Mapping[int, int]],
+    coverage: float = 0.99,
+    candidate: Callable[[str], bool] = any_token,
+    protected_ids: int = 0,
+) -> PruneResult:
+    """`prune_tokenizer` from id counts already taken per corpus (`count_tokens`): what a benchmark that
+    prunes on many subsets of the same corpora reuses."""
     parts = bpe_parts(tokenizer)
     candidates = [(t, tokenizer.token_to_id(t)) for t in parts.vocab if candidate(t)]
     selected_all: set[str] = set()
     per_corpus = {}
-    for name, documents in corpora.items():
-        id_counts = count_tokens(tokenizer, documents)
-        counts = {t: id_counts.get(i, 0) for t, i in candidates}
-        selected = select_by_coverage(counts, coverage)
+    for name, id_counts in counts.items():
+        counted = {t: id_counts.get(i, 0) for t, i in candidates}
+        selected = select_by_coverage(counted, coverage)
         selected_all.update(selected)
         per_corpus[name] = {
             "corpus_tokens": sum(id_counts.values()),
-            "candidates_used": sum(1 for c in counts.values() if c > 0),
+            "candidates_used": sum(1 for c in counted.values() if c > 0),
             "kept_by_coverage": len(selected),
         }
     protected = {t for t in parts.vocab if tokenizer.token_to_id(t) < protected_ids}

@@ -14,7 +14,7 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from adaptation.tokenizer.bpe import bpe_parts, byte_alphabet, require_byte_level_bpe
 from adaptation.tokenizer.density import chars_per_token
 from adaptation.tokenizer.merge import merge_tokenizers, read_vocab_map, save_merged_dir
-from adaptation.tokenizer.prune import has_cyrillic, non_latin, prune_tokenizer
+from adaptation.tokenizer.prune import count_tokens, has_cyrillic, non_latin, prune_by_counts, prune_tokenizer
 from adaptation.tokenizer.qwen_style import ADDED_TOKENS
 from adaptation.tokenizer.train import train_like
 from specstack.errors import SpecstackError
@@ -210,6 +210,16 @@ def test_protected_base_ids_survive_pruning_whatever_the_corpus() -> None:
     first = [t for t in bpe_parts(base).vocab if base.token_to_id(t) < 300]
     assert set(first) <= kept and protected.stats["protected"] == len(first)
     assert len(kept) > len(bpe_parts(bare.tokenizer).vocab)
+
+
+def test_pruning_from_summed_counts_equals_pruning_on_the_documents() -> None:
+    base, english = base_tokenizer(), english_docs()
+    half = len(english) // 2
+    summed = count_tokens(base, english[:half]) + count_tokens(base, english[half:])
+    from_counts = prune_by_counts(base, {"en": summed}, 0.9, protected_ids=300)
+    from_docs = prune_tokenizer(base, {"en": english}, 0.9, protected_ids=300)
+    assert bpe_parts(from_counts.tokenizer) == bpe_parts(from_docs.tokenizer)
+    assert from_counts.stats == from_docs.stats
 
 
 def test_a_base_missing_byte_tokens_gains_them_from_the_russian_side() -> None:
