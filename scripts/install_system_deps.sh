@@ -28,7 +28,10 @@ if [ ! -x "$tools_dir/promtool" ] && ! command -v promtool >/dev/null 2>&1; then
 fi
 if [ ! -x "$tools_dir/redis-server" ] && command -v apt-get >/dev/null 2>&1; then
   work="$(mktemp -d)"
-  (cd "$work" && apt-get download -qq redis-server redis-tools libjemalloc2 liblzf1 >/dev/null 2>&1 \
+  # a fresh machine may have no package lists yet: refresh them once when the download finds nothing
+  (cd "$work" && { apt-get download -qq redis-server >/dev/null 2>&1 \
+                   || { [ "$(id -u)" = 0 ] && apt-get update -qq >/dev/null 2>&1; }; } \
+    && apt-get download -qq redis-server redis-tools libjemalloc2 liblzf1 >/dev/null 2>&1 \
     && for deb in *.deb; do dpkg-deb -x "$deb" root; done \
     && mkdir -p "$tools_dir/redis" && cp -L root/usr/bin/redis-server "$tools_dir/redis/" \
     && cp root/usr/lib/x86_64-linux-gnu/libjemalloc.so.2 root/usr/lib/x86_64-linux-gnu/liblzf.so.1* "$tools_dir/redis/" \
