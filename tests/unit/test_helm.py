@@ -551,6 +551,26 @@ def test_network_policy_lets_only_the_gateway_reach_the_engines(values_file: str
         assert container(d)["ports"][0]["name"] == "http"
 
 
+def test_metrics_token_reaches_the_gateway_and_the_service_monitor(tmp_path: Path) -> None:
+    prod = example("values-gpu-prod.yaml")
+    docs = render(with_values(prod, **{"gateway.metricsToken.existingSecret": "scrape-token"}))
+    assert _gateway_run_config(docs, tmp_path).metrics_token_env == "SPECSTACK_METRICS_TOKEN"
+    env = {e["name"]: e for e in container(one(docs, "Deployment", "rel-specstack-gateway"))["env"]}
+    assert env["SPECSTACK_METRICS_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "scrape-token",
+        "key": "token",
+    }
+    (sm,) = find(docs, "ServiceMonitor")
+    (endpoint,) = sm["spec"]["endpoints"]
+    assert endpoint["authorization"] == {
+        "type": "Bearer",
+        "credentials": {"name": "scrape-token", "key": "token"},
+    }
+    plain = render(prod)  # no secret: /metrics open, nothing sent
+    assert _gateway_run_config(plain, tmp_path).metrics_token_env is None
+    assert "authorization" not in find(plain, "ServiceMonitor")[0]["spec"]["endpoints"][0]
+
+
 def test_service_monitor_structure() -> None:
     docs = render(example("values-gpu-prod.yaml"))
     (sm,) = find(docs, "ServiceMonitor")

@@ -214,6 +214,9 @@ so a pod serves exactly what a local run serves; tests/unit/test_helm.py compare
 {{- if $v.gateway.routeToPods -}}
   {{- $_ := set $gw "discovery_interval_s" $v.gateway.discoveryIntervalSeconds -}}
 {{- end -}}
+{{- if $v.gateway.metricsToken.existingSecret -}}
+  {{- $_ := set $gw "metrics_token_env" "SPECSTACK_METRICS_TOKEN" -}}
+{{- end -}}
 {{- if $v.gateway.sharedLimitsRedisUrl -}}
   {{- $_ := set $gw "shared_limits" (dict "redis_url" $v.gateway.sharedLimitsRedisUrl) -}}
 {{- end -}}
