@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -75,3 +78,30 @@ def running_gateway(
 def chat(**kw: Any) -> dict[str, Any]:
     """Arguments of a small chat request."""
     return {"model": "demo", "messages": [{"role": "user", "content": "привет, как дела"}], **kw}
+
+
+def one_model(*urls: str, **route: Any) -> dict[str, Any]:
+    """The `models:` of a gateway serving "demo" from the plain pool at `urls`."""
+    return {"demo": {"plain": list(urls), **route}}
+
+
+def wait_until_serving(base: str, proc: subprocess.Popen, log: Path, path: str = "/health",
+                       timeout_s: float = 60) -> None:  # fmt: skip
+    """Poll `base + path` until it answers 200; fail with the log's tail if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(base + path, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
+        time.sleep(0.1)
+
+
+def eventually(cond: Any, timeout: float = 5.0) -> None:
+    """Wait until `cond()` is true; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not cond():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.02)

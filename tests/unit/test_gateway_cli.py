@@ -6,10 +6,8 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import openai
 import pytest
 
@@ -19,6 +17,7 @@ from specstack.cli import main
 from specstack.errors import SpecstackError
 from specstack.net import free_port
 from tests.fakes.scripted_upstream import Script, ScriptedUpstream
+from tests.unit.gateway_helpers import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-cli-test-0000001"
@@ -77,15 +76,7 @@ def test_gateway_process_serves_then_drains_on_sigterm(tmp_path):
             )  # fmt: skip
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    if httpx.get(base + "/ready", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                assert proc.poll() is None and time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.1)
+            wait_until_serving(base, proc, log, path="/ready")
             client = openai.OpenAI(base_url=base + "/v1", api_key=KEY, max_retries=0)
             it = iter(client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "x"}],
                                                      stream=True, extra_headers={"X-Request-Id": "cli-rid-1"}))  # fmt: skip

@@ -31,6 +31,7 @@ import pytest
 
 from specstack.net import free_port
 from tests.fakes.scripted_upstream import Script, ScriptedUpstream
+from tests.unit.gateway_helpers import wait_until_serving
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY = "sk-faults-00000001"
@@ -136,17 +137,7 @@ def gateway_process(tmp: Path, upstreams: list[str]) -> Iterator[tuple[str, int]
                             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(base + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, (tmp / "gateway.log").read_text()[
-                -2000:
-            ]
-            time.sleep(0.1)
+        wait_until_serving(base, proc, tmp / "gateway.log")
         yield base, proc.pid
     finally:
         proc.terminate()

@@ -19,20 +19,10 @@ import openai
 import pytest
 
 from tests.fakes.scripted_upstream import Script, ScriptedUpstream
-from tests.unit.gateway_helpers import ALICE, chat, running_gateway
+from tests.unit.gateway_helpers import ALICE, chat, eventually, one_model, running_gateway
 
 pytestmark = pytest.mark.timeout(60)
 AUTH = {"Authorization": f"Bearer {ALICE}", "content-type": "application/json"}
-
-
-@pytest.fixture
-def up():
-    with ScriptedUpstream(Script(tokens=5), name="a") as u:
-        yield u
-
-
-def one_model(*urls: str, **route) -> dict:
-    return {"demo": {"plain": list(urls), **route}}
 
 
 def post(gw, body: bytes | dict, path: str = "/v1/chat/completions", **kw) -> httpx.Response:
@@ -46,13 +36,6 @@ def error_of(r: httpx.Response) -> dict:
     body = r.json()
     assert set(body["error"]) == {"message", "type", "param", "code"}, body
     return body["error"]
-
-
-def eventually(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 # ------------------------------------------------------------------------------- 1. lone surrogates

@@ -25,19 +25,9 @@ from serving.gateway.auth import KeyStore
 from serving.gateway.config import GatewayConfig
 from specstack.net import free_port
 from tests.fakes.scripted_upstream import Script, ScriptedUpstream
-from tests.unit.gateway_helpers import ALICE, BOB, chat, metric_value, running_gateway
+from tests.unit.gateway_helpers import ALICE, BOB, chat, eventually, metric_value, one_model, running_gateway
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-def up():
-    with ScriptedUpstream(Script(tokens=5), name="a") as u:
-        yield u
-
-
-def one_model(*urls: str, **route) -> dict:
-    return {"demo": {"plain": list(urls), **route}}
 
 
 # ---------------------------------------------------------------------------------------------- happy paths
@@ -243,7 +233,7 @@ def test_engine_process_killed_mid_stream(tmp_path: Path):
                         proc.send_signal(signal.SIGKILL)
             assert 3 <= got < 100
             assert httpx.get(gw.url + "/health").status_code == 200
-            _eventually(lambda: httpx.get(gw.url + "/ready").status_code == 503)  # its only engine is gone
+            eventually(lambda: httpx.get(gw.url + "/ready").status_code == 503)  # its only engine is gone
     finally:
         proc.kill()
         proc.wait(timeout=10)
@@ -361,12 +351,12 @@ def test_circuit_breaker_stops_sending_to_a_failing_replica():
 def test_health_checks_take_a_replica_out_and_back(up):
     with ScriptedUpstream(Script(), name="b") as b, running_gateway(one_model(up.url, b.url)) as gw:
         b.script.healthy = False
-        _eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 0)
+        eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 0)
         for _ in range(4):
             gw.client().chat.completions.create(**chat())
         assert len(b.received) == 0 and len(up.received) == 4
         b.script.healthy = True
-        _eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 1)
+        eventually(lambda: gw.metric("specstack_gateway_upstream_healthy", upstream=b.url) == 1)
 
 
 def test_client_disconnect_cancels_the_engine_request(up):
@@ -375,24 +365,17 @@ def test_client_disconnect_cancels_the_engine_request(up):
         stream = gw.client().chat.completions.create(**chat(), stream=True)
         next(iter(stream))
         stream.close()
-        _eventually(lambda: up.cancelled == 1)
+        eventually(lambda: up.cancelled == 1)
         up.script.tokens, up.script.token_delay_s, up.script.ttft_s = 1, 0, 3
         with pytest.raises(httpx.ReadTimeout):
             httpx.post(gw.url + "/v1/chat/completions", json=chat(), timeout=0.3,
                        headers={"Authorization": f"Bearer {ALICE}"})  # fmt: skip
-        _eventually(lambda: up.cancelled == 2)
-        _eventually(lambda: gw.metric("specstack_gateway_requests_total", status="499") == 2)
+        eventually(lambda: up.cancelled == 2)
+        eventually(lambda: gw.metric("specstack_gateway_requests_total", status="499") == 2)
         assert gw.metric("specstack_gateway_in_flight_requests") == 0
         # a client leaving is not the engine's fault: nothing counts against its circuit breaker
         assert gw.metric("specstack_gateway_upstream_attempts_total", outcome="cancelled") == 2
         assert gw.metric("specstack_gateway_upstream_attempts_total", outcome="error") == 0
-
-
-def _eventually(cond, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.02)
 
 
 def test_shutdown_drains_open_streams(up):
@@ -406,9 +389,9 @@ def test_shutdown_drains_open_streams(up):
         rest = list(it)
         stopper.join()
         assert "".join(c.choices[0].delta.content or "" for c in rest).count("tok") == 20
-        _eventually(lambda: not gw.server.started or gw.gateway.draining)
+        eventually(lambda: not gw.server.started or gw.gateway.draining)
         with pytest.raises(httpx.ConnectError):
-            _eventually(lambda: httpx.get(gw.url + "/health", timeout=0.5) and False, timeout=2)
+            eventually(lambda: httpx.get(gw.url + "/health", timeout=0.5) and False, timeout=2)
 
 
 # ---------------------------------------------------------------------------------------------- routing, metrics
